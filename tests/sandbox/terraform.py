@@ -18,16 +18,19 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
-from .paths import TMP, VENV_BIN
+from .paths import VENV_BIN
 
 PROVIDER_VERSION = "3.39.0"
 PROVIDER_ZIP = f"terraform-provider-aws_{PROVIDER_VERSION}_linux_amd64.zip"
 # HashiCorp's published SHA256 for that zip (terraform-provider-aws_3.39.0_SHA256SUMS).
 PROVIDER_SHA256 = "4b75e0a259b56d97e66b7d69f3f25bd4cc7be2440c0fe35529f46de7d40a49d3"
 
-TERRAFORM_HOME = TMP / "terraform"
+# Kept with the venv (not the work tree) so every checkout sharing the venv
+# shares one verified mirror and one CLI config.
+TERRAFORM_HOME = Path(sys.prefix) / "sandbox-terraform"
 MIRROR_DIR = TERRAFORM_HOME / "mirror"
 CLI_CONFIG = TERRAFORM_HOME / "terraformrc"
 PLUGIN_CACHE = TERRAFORM_HOME / "plugin-cache"
