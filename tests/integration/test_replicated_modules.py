@@ -285,6 +285,12 @@ def test_github_bad_credentials_and_callback_mismatch_explain_themselves(loaded,
     assert res.get("failed") and "only the scheme differs" in res["msg"]
     assert env.data()["app_config"] == {}
 
+    # A callback whose scheme is not the install's passes GitHub's check but is warned about.
+    res = env.play("github_oauth", check=True, **gh_args(github, github_client_id="Iv1.httpapp",
+                                                         github_callback_url="http://ci.example.com/auth/github"))
+    assert not res.get("failed") and res["github_error"] == "bad_verification_code"
+    assert any("uses http but the install uses https" in w for w in res.get("warnings", [])), res
+
 
 # -- secrets under -vvv ----------------------------------------------------------
 def test_vvv_output_has_no_secret(env, github, tmp_path):
