@@ -245,6 +245,13 @@ def test_no_such_image_past_the_bound_fails_clearly(loaded):
     assert env.data()["counters"]["app_start"] == 3
 
 
+def test_app_without_license_is_stopped_already_and_cannot_start(env):
+    res = env.play("app", app_state="stopped")
+    assert res["changed"] is False and not res.get("failed")
+    res = env.play("app")
+    assert res.get("failed") and "load the license first" in res["msg"]
+
+
 def test_daemon_down_fails_with_a_hint(loaded):
     env = loaded
     env.fault(daemon_down=True)
