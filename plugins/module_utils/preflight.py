@@ -76,8 +76,9 @@ def error_text(exc):
 
 
 def short_error(exc, limit=160):
-    """error_text on one line, cut to ``limit`` characters (some emulators answer with a whole HTML page)."""
-    text = " ".join(error_text(exc).split())
+    """The first line of error_text, cut to ``limit`` characters (an unparseable answer carries a whole page)."""
+    lines = error_text(exc).strip().splitlines() or [""]
+    text = " ".join(lines[0].split()).rstrip(":")
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
