@@ -10,10 +10,6 @@ it can never create or change anything. Each check returns
 
     checks = Preflight(ec2, iam, sts, region="us-east-1").run(vpc_id=..., subnet_id=..., ...)
 """
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import re
@@ -368,7 +364,8 @@ class Preflight:
             return self._add(name, WARN, "cannot list VPC endpoints: %s" % short_error(exc))
         endpoints = [e for e in endpoints if e.get("State", "available").lower() in ("available", "pending")]
         rtb_id = (self._route_table or {}).get("RouteTableId")
-        routed = [e for e in endpoints if e.get("VpcEndpointType") == "Interface" or rtb_id in e.get("RouteTableIds", [])]
+        routed = [e for e in endpoints
+                  if e.get("VpcEndpointType") == "Interface" or rtb_id in e.get("RouteTableIds", [])]
         if routed:
             return self._add(name, OK, "S3 endpoint %s serves the subnet" % routed[0]["VpcEndpointId"])
         if self._subnet_kind == "public":
