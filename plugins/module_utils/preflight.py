@@ -196,8 +196,8 @@ class Preflight:
         try:
             return func(*args)
         except Exception as exc:  # pylint: disable=broad-except
-            return self._add(name, FAIL, "the check itself failed: %s: %s" % (exc.__class__.__name__,
-                                                                               short_error(exc)))
+            reason = "the check itself failed: %s: %s" % (exc.__class__.__name__, short_error(exc))
+            return self._add(name, FAIL, reason)
 
     # -- AWS ------------------------------------------------------------------
     def check_region(self):
@@ -208,7 +208,8 @@ class Preflight:
             return self._add(name, SKIP, "no EC2 client")
         try:
             regions = self._call(self.ec2, "describe_regions", AllRegions=True)["Regions"]
-        except Exception as exc:  # pylint: disable=broad-except - every failure here means "cannot use this region"
+        # Any failure here means "cannot use this region".
+        except Exception as exc:  # pylint: disable=broad-except
             # The real API has no endpoint for a region that does not exist (EndpointConnectionError);
             # moto answers HTTP 500 for it. Either way the reason says whether botocore knows the name.
             known = botocore_regions()
@@ -434,8 +435,8 @@ class Preflight:
         if gaps:
             return self._add(name, FAIL if strict else WARN, "%s %s is below the requirement: %s"
                              % (label, instance_type, ", ".join(gaps)))
-        return self._add(name, OK, "%s; needs %s vCPU / %s GB" % (have, requirement.get("cpus"),
-                                                                   requirement.get("ram_gb")))
+        needs = (requirement.get("cpus"), requirement.get("ram_gb"))
+        return self._add(name, OK, "%s; needs %s vCPU / %s GB" % ((have,) + needs))
 
     def check_iam_permissions(self, actions):
         name = "iam_permissions"
@@ -455,10 +456,11 @@ class Preflight:
         try:
             results = []
             paginator = self.iam.get_paginator("simulate_principal_policy")
-            for page in self.retry(lambda: list(paginator.paginate(PolicySourceArn=principal,
-                                                                    ActionNames=list(actions))))():
+            pages = self.retry(lambda: list(paginator.paginate(PolicySourceArn=principal, ActionNames=list(actions))))
+            for page in pages():
                 results.extend(page.get("EvaluationResults", []))
-        except Exception as exc:  # pylint: disable=broad-except - no simulator failure may stop preflight
+        # No failure of the simulator may stop preflight.
+        except Exception as exc:  # pylint: disable=broad-except
             # e.g. moto answers HTTP 500 (not implemented); a caller without iam:SimulatePrincipalPolicy gets
             # AccessDenied. Neither says anything about the install's permissions.
             return self._add(name, WARN, "IAM policy simulation unavailable for %s (%s): permissions not checked"

@@ -37,7 +37,7 @@ description:
   - C(terraform_binary) - the Terraform (or OpenTofu) binary runs; its version is reported.
   - The local checks look at the host the module runs on. Run it on the controller (a play on C(localhost));
     C(playbooks/preflight.yml) does.
-author: circleci_server.aws maintainers
+author: circleci_server.aws maintainers (@circleci-server-aws)
 options:
   vpc_id:
     description: The existing VPC to install into. Empty fails the C(vpc) check; not given skips the VPC checks.
