@@ -468,8 +468,9 @@ class Preflight:
         allowed, denied = evaluate_simulation(results)
         who = principal + (" (%s)" % note if note else "")
         if denied:
-            return self._add(name, FAIL, "%s is denied %d of %d actions the install needs: %s"
-                             % (who, len(denied), len(allowed) + len(denied), _names(denied)))
+            # Simulated for resource "*": a policy scoped to particular ARNs shows as denied here too.
+            return self._add(name, FAIL, "%s is denied %d of %d actions the install needs (simulated for resource "
+                             "*): %s" % (who, len(denied), len(allowed) + len(denied), _names(denied)))
         return self._add(name, OK, "%s is allowed all %d actions" % (who, len(allowed)))
 
     # -- local (run where the module runs: the controller) ------------------------------

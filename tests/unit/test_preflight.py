@@ -318,7 +318,7 @@ def test_iam_denied_actions_fail_and_are_named():
     check = checker.checks[-1]
     assert check["status"] == pf.FAIL
     assert check["reason"] == ("arn:aws:iam::111122223333:role/Deployer (assumed role Deployer) is denied 2 of 3 "
-                               "actions the install needs: iam:PassRole, s3:CreateBucket")
+                               "actions the install needs (simulated for resource *): iam:PassRole, s3:CreateBucket")
 
 
 def test_iam_all_allowed_passes_and_simulates_the_user_itself():
