@@ -32,7 +32,8 @@ def release(tmp_path):
 def test_installs_when_the_checksum_matches(tmp_path, release):
     base_url, digest = release
     target = install_terraform.install("9.9.9", "x86_64", digest.upper(), tmp_path / "bin", base_url)
-    assert open(target, "rb").read() == BINARY
+    with open(target, "rb") as installed:
+        assert installed.read() == BINARY
     assert os.access(target, os.X_OK)
 
 
