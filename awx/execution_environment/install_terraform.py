@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Install the terraform CLI into the execution environment, checksum first.
 
 Used by execution-environment.yml (append_final). Downloads

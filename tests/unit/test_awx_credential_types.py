@@ -65,12 +65,12 @@ def test_license_arrives_as_a_file_whose_path_is_circleci_license_path():
 
 
 def test_secret_values_pass_through_unchanged():
-    oauth, _, _ = render_injectors(TYPES["circleci_github_oauth"], SAMPLE_INPUTS)
+    oauth = render_injectors(TYPES["circleci_github_oauth"], SAMPLE_INPUTS)[0]
     assert oauth == {
         "circleci_github_client_id": SAMPLE_INPUTS["client_id"],
         "circleci_github_client_secret": SAMPLE_INPUTS["client_secret"],
     }
-    secrets, _, _ = render_injectors(TYPES["circleci_install_secrets"], SAMPLE_INPUTS)
+    secrets = render_injectors(TYPES["circleci_install_secrets"], SAMPLE_INPUTS)[0]
     assert secrets == {
         "circleci_secret_passphrase": SAMPLE_INPUTS["secret_passphrase"],
         # Jinja in a secret's value stays text: AWX renders the template, not the value.
