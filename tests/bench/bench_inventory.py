@@ -185,12 +185,12 @@ def main(argv=None):
         if results["circleci_ec2 cached"][1] == expected:
             static = work / "static.json"
             write_static_inventory(work / "circleci_ec2_cached.json", static)
-            floor_wall, floor_hosts, _ = run_inventory(static, env, work / "static_out.json")
+            floor_wall, floor_hosts, _floor_proc = run_inventory(static, env, work / "static_out.json")
             print(f"  static file, same {floor_hosts} hosts: {floor_wall:.1f} s", flush=True)
 
         aws_wall = results["aws_ec2"][0]
         ours_wall = results["circleci_ec2"][0]
-        cached_wall, _, cached_calls = results["circleci_ec2 cached"]
+        cached_wall, _cached_hosts, cached_calls = results["circleci_ec2 cached"]
         aws_overhead = aws_wall - raw_time
         ours_overhead = ours_wall - raw_time
         ratio = ours_overhead / aws_overhead if aws_overhead > 0 else float("nan")
