@@ -21,7 +21,7 @@ description:
     C(private_dns_name), C(public_dns_name) (null when the instance has none), C(tags) (dict),
     C(circleci_install), C(circleci_role) and C(ansible_host)."
 author:
-  - circleci_server.aws maintainers
+  - circleci_server.aws maintainers (@circleci-server-aws)
 extends_documentation_fragment:
   - inventory_cache
   - constructed
