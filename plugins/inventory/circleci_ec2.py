@@ -194,6 +194,10 @@ class InventoryModule(AWSInventoryBase):
     NAME = "circleci_server.aws.circleci_ec2"
     INVENTORY_FILE_SUFFIXES = ("circleci_ec2.yml", "circleci_ec2.yaml")
 
+    class TemplatedOptions(AWSInventoryBase.TemplatedOptions):
+        # `installs` may be templated (AWX passes the install name as an env var lookup).
+        TEMPLATABLE_OPTIONS = AWSInventoryBase.TemplatedOptions.TEMPLATABLE_OPTIONS + ("installs",)
+
     def __init__(self):
         super().__init__()
         self._roles_assumed = False
