@@ -99,6 +99,7 @@ class Demo:
     def save_state(self):
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(self.state, indent=2))
+        self.state_file.chmod(0o600)  # holds the demo's GitHub client secret
 
     # --- emulated AWS ------------------------------------------------------------
     def ensure_moto(self):
@@ -197,7 +198,8 @@ class Demo:
             "run", "-d", "--name", self.internet_name, "--hostname", "internet",
             "--label", sandbox_hosts.CONTAINER_LABEL, "--label", f"{DEMO_LABEL}={self.name}",
             "--network", self.network, "--ip", self.internet_ip,
-            "-v", f"{STANDINS}:/standins:ro", "-v", f"{self.dir}:/demo:ro",
+            "-v", f"{STANDINS}:/standins:ro", "-v", f"{www}:/demo/www:ro",
+            "-v", f"{apps}:/demo/github_apps.json:ro",
             image, "sh", "-c", script,
         )
         deadline = time.monotonic() + 30
