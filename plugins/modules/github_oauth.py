@@ -13,7 +13,7 @@ description:
     settings, OAuth Apps) with the callback URL this module returns.
   - This module checks what was registered the way the admin console's "Test Authentication" does, using
     GitHub's documented token-exchange errors. It sends C(POST <web base>/login/oauth/access_token) with
-    C(Accept: application/json), the client id and secret, a dummy code and C(redirect_uri) set to the
+    C(Accept) header C(application/json), the client id and secret, a dummy code and C(redirect_uri) set to the
     install's callback URL C(<scheme>://<hostname>/auth/github).
   - C(incorrect_client_credentials) fails with "wrong client id or secret"; C(redirect_uri_mismatch) fails
     naming the callback URL to register (http and https must match); C(bad_verification_code) means the app is

@@ -11,8 +11,8 @@ short_description: Start or stop the CircleCI Server app in Replicated and wait 
 description:
   - Starts or stops the app with C(replicatedctl app start|stop), then polls C(replicatedctl app status) until
     C(State) is the one asked for and the app is no longer transitioning, or O(timeout) passes.
-  - When starting fails with C(Failure reported from operator: no such image) (images still being pulled on a
-    fresh install), it starts again, up to O(image_retries) times, and reports how many retries it took.
+  - 'When starting fails with C(Failure reported from operator: no such image) (images still being pulled on a
+    fresh install), it starts again, up to O(image_retries) times, and reports how many retries it took.'
 version_added: "1.0.0"
 author:
   - circleci_server.aws contributors

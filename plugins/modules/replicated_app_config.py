@@ -35,8 +35,8 @@ options:
     default: {}
   settings_file:
     description:
-      - A JSON file on the managed host with more settings, either in the C(app-config export) shape
-        C({"key": {"value": "..."}}) or flat C({"key": "value"}). O(settings) and O(secret_settings) win over it.
+      - 'A JSON file on the managed host with more settings, either in the C(app-config export) shape
+        C({"key": {"value": "..."}}) or flat C({"key": "value"}). O(settings) and O(secret_settings) win over it.'
       - Its values are treated as secrets in the diff when their key looks secret.
     type: path
   secret_keys:

@@ -9,8 +9,8 @@ DOCUMENTATION = r"""
 module: replicated_console_auth
 short_description: Set the Replicated admin console (port 8800) password
 description:
-  - Sets password authentication for the Replicated admin console with C(replicatedctl console-auth import),
-    passing C({"Password": {"Password": "..."}}) on standard input.
+  - 'Sets password authentication for the Replicated admin console with C(replicatedctl console-auth import),
+    passing C({"Password": {"Password": "..."}}) on standard input.'
   - Reads C(replicatedctl console-auth export) first. Replicated does not show the password back, so whether it
     differs can only be told when the console has no password yet; O(update_password) chooses what happens
     when one is set.
