@@ -24,6 +24,7 @@ From a shell:
 """
 import argparse
 import json
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,7 +50,7 @@ def redirect_matches(registered, given):
 
 
 class GitHubStandIn:
-    def __init__(self, apps, host="127.0.0.1", port=0, fail_first=0):
+    def __init__(self, apps, host="127.0.0.1", port=0, fail_first=0, certfile=None, keyfile=None):
         self.apps = {app["client_id"]: app for app in apps}
         self.fail_first = fail_first
         self.requests = []
@@ -88,6 +89,13 @@ class GitHubStandIn:
                 self.wfile.write(payload)
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.scheme = "http"
+        if certfile:
+            # Serve HTTPS like github.com / a GHE appliance with its own CA.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certfile, keyfile)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = None
 
     def answer(self, form):
@@ -104,7 +112,7 @@ class GitHubStandIn:
     @property
     def url(self):
         host, port = self.httpd.server_address[:2]
-        return "http://%s:%d" % (host, port)
+        return "%s://%s:%d" % (self.scheme, host, port)
 
     def start(self):
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -122,10 +130,12 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file")
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--cert", help="PEM certificate: serve HTTPS")
+    parser.add_argument("--key", help="PEM key for --cert")
     args = parser.parse_args()
     with open(args.apps) as handle:
         apps = json.load(handle)
-    server = GitHubStandIn(apps, port=args.port, fail_first=args.fail_first)
+    server = GitHubStandIn(apps, port=args.port, fail_first=args.fail_first, certfile=args.cert, keyfile=args.key)
     sys.stderr.write("%s, listening on %s\n" % (NOTICE, server.url))
     if args.port_file:
         with open(args.port_file, "w") as handle:
