@@ -1,0 +1,228 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to circleci_server.aws
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A client for Replicated's `replicatedctl` CLI (Replicated 2.x).
+
+It runs the CLI, asks for JSON, parses it, and turns failures into typed
+errors carrying the CLI's own message. Secrets (license content, settings
+values, passwords) only ever travel on stdin, and are masked out of every
+error message.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import re
+
+DEFAULT_HOST = "unix:///var/run/replicated/replicated-cli.sock"
+NO_SUCH_IMAGE = "no such image"
+MASK = "********"
+# Settings whose names look like these are shown masked in diffs.
+SECRET_KEY_PATTERN = re.compile(r"secret|password|passphrase|token|private|credential", re.IGNORECASE)
+
+
+class ReplicatedctlError(Exception):
+    """replicatedctl failed; `message` is the CLI's own reason (secrets masked)."""
+
+    def __init__(self, message, command=None, rc=None, stderr=""):
+        super(ReplicatedctlError, self).__init__(message)
+        self.message = message
+        self.command = command or []
+        self.rc = rc
+        self.stderr = stderr
+
+
+class ReplicatedDaemonUnavailable(ReplicatedctlError):
+    """The CLI could not reach the Replicated daemon (socket missing, refused)."""
+
+
+class ReplicatedNotFound(ReplicatedctlError):
+    """The thing asked for does not exist yet (no license loaded, no app)."""
+
+
+class ReplicatedctlNotInstalled(ReplicatedctlError):
+    """The replicatedctl binary itself could not be run."""
+
+
+def module_runner(module):
+    """Runner over AnsibleModule.run_command (stdin through `data`, no trailing newline added)."""
+
+    def run(argv, data=None):
+        return module.run_command(argv, data=data, binary_data=True, check_rc=False)
+
+    return run
+
+
+def cli_message(stderr, stdout=""):
+    """The CLI's own reason: its `Error: ...` lines, else the last non-empty output line."""
+    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    errors = [line[len("Error:"):].strip() for line in lines if line.startswith("Error:")]
+    if errors:
+        return "; ".join(errors)
+    # Ignore a stand-in's notice line, keep whatever else the CLI said.
+    lines = [line for line in lines if "STAND-IN" not in line]
+    if lines:
+        return lines[-1]
+    out = [line.strip() for line in (stdout or "").splitlines() if line.strip()]
+    return out[-1] if out else "no output"
+
+
+def is_secret_key(key, extra=()):
+    return key in extra or bool(SECRET_KEY_PATTERN.search(key))
+
+
+def to_setting_value(value):
+    """Replicated stores every setting as a string; booleans are "1"/"0"."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def settings_changes(current, desired):
+    """Keys of `desired` whose string value differs from `current` -> new value."""
+    return dict((key, value) for key, value in sorted(desired.items()) if current.get(key) != value)
+
+
+def masked_settings_diff(current, changes, secret_keys=()):
+    """before/after holding only the keys that change; secret values masked."""
+    before, after = {}, {}
+    for key, value in changes.items():
+        secret = is_secret_key(key, secret_keys)
+        old = current.get(key)
+        before[key] = (MASK if old else "") if secret and old is not None else old
+        after[key] = (MASK + " (changed)" if value else "") if secret else value
+    return {"before": before, "after": after}
+
+
+class Replicatedctl:
+    """Runs `replicatedctl [--host HOST] ...` and parses its JSON."""
+
+    def __init__(self, runner, binary="replicatedctl", host=None):
+        """`runner(argv, stdin_text) -> (rc, stdout, stderr)`, e.g. module_runner(module)."""
+        self.binary = binary
+        self.host = host
+        self.runner = runner
+        self._secrets = set()
+
+    # -- plumbing -------------------------------------------------------
+    def _mask(self, text):
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, MASK)
+        return text
+
+    def _argv(self, args):
+        argv = [self.binary]
+        if self.host:
+            argv += ["--host", self.host]
+        return argv + list(args)
+
+    def run(self, args, stdin=None, secrets=()):
+        """Run one command; return stdout. `secrets` are masked from any error."""
+        self._secrets.update(s for s in secrets if isinstance(s, str))
+        argv = self._argv(args)
+        rc, out, err = self.runner(argv, stdin)
+        if rc != 0:
+            message = self._mask(cli_message(err, out))
+            command = " ".join(args[:2])
+            lowered = message.lower()
+            if "dial unix" in lowered or "connection refused" in lowered or "cannot connect" in lowered \
+                    or "no such host" in lowered or "dial tcp" in lowered:
+                raise ReplicatedDaemonUnavailable(
+                    "cannot reach the Replicated daemon at %s (is the replicated service running?): %s"
+                    % (self.host or DEFAULT_HOST, message), argv[:1] + list(args), rc, self._mask(err or ""))
+            if "not found" in lowered or "no license" in lowered:
+                raise ReplicatedNotFound(message, argv[:1] + list(args), rc, self._mask(err or ""))
+            if rc == 127 or "no such file or directory" in lowered and not out:
+                raise ReplicatedctlNotInstalled("cannot run %s: %s" % (self.binary, message), argv[:1], rc)
+            raise ReplicatedctlError("replicatedctl %s failed: %s" % (command, message),
+                                     argv[:1] + list(args), rc, self._mask(err or ""))
+        return out
+
+    def run_json(self, args):
+        out = self.run(list(args) + ["-o", "json"])
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise ReplicatedctlError("replicatedctl %s did not print JSON: %r" % (" ".join(args), out[:200]),
+                                     [self.binary] + list(args)) from None
+
+    # -- license ----------------------------------------------------------
+    def license_inspect(self):
+        """The loaded license as a dict, or None when there is none."""
+        try:
+            data = self.run_json(["license", "inspect"])
+        except ReplicatedNotFound:
+            return None
+        return data or None
+
+    def license_load(self, content, airgap_package=None):
+        args = ["license-load"]
+        if airgap_package:
+            args += ["--airgap-package", airgap_package]
+        self.run(args, stdin=content, secrets=[content])
+
+    # -- app config -------------------------------------------------------
+    def app_config_export(self):
+        """Current settings as {key: "value"}."""
+        data = self.run_json(["app-config", "export"])
+        if not isinstance(data, dict):
+            raise ReplicatedctlError("replicatedctl app-config export: expected a JSON object, got %s"
+                                     % type(data).__name__)
+        return dict((key, (item or {}).get("value", "") if isinstance(item, dict) else to_setting_value(item))
+                    for key, item in data.items())
+
+    def app_config_import(self, values, skip_validation=False):
+        """Import {key: "value"} (only the keys given) through stdin."""
+        payload = json.dumps(dict((key, {"value": value}) for key, value in values.items()), sort_keys=True)
+        args = ["app-config", "import"]
+        if skip_validation:
+            args.append("--skip-validation")
+        self.run(args, stdin=payload, secrets=list(values.values()))
+
+    # -- app --------------------------------------------------------------
+    def app_status(self):
+        """The first app's status dict (AppID, State, DesiredState, Error, IsTransitioning...) or None."""
+        data = self.run_json(["app", "status"])
+        if isinstance(data, dict):
+            data = [data]
+        if not isinstance(data, list):
+            raise ReplicatedctlError("replicatedctl app status: expected a JSON array")
+        return data[0] if data else None
+
+    def app_start(self):
+        self.run(["app", "start"])
+
+    def app_stop(self):
+        self.run(["app", "stop"])
+
+    # -- console auth -------------------------------------------------------
+    def console_auth_export(self):
+        return self.run_json(["console-auth", "export"])
+
+    def console_auth_import(self, password):
+        payload = json.dumps({"Password": {"Password": password}})
+        self.run(["console-auth", "import"], stdin=payload, secrets=[password])
+
+
+def replicatedctl_argument_spec():
+    """Options every replicatedctl module takes (doc fragment circleci_server.aws.replicatedctl)."""
+    return dict(
+        replicatedctl_path=dict(type="str", default="replicatedctl"),
+        replicatedctl_host=dict(type="str"),
+    )
+
+
+def client_from_module(module):
+    """A Replicatedctl over module.run_command; fails the module when the binary is missing."""
+    path = module.params["replicatedctl_path"]
+    if "/" not in path:
+        path = module.get_bin_path(path, opt_dirs=["/usr/local/bin"])
+        if not path:
+            module.fail_json(msg="replicatedctl was not found on PATH or in /usr/local/bin: is Replicated "
+                                 "installed on this host? (or set replicatedctl_path)")
+    return Replicatedctl(module_runner(module), binary=path, host=module.params["replicatedctl_host"])

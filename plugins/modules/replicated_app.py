@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to circleci_server.aws
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: replicated_app
+short_description: Start or stop the CircleCI Server app in Replicated and wait for it
+description:
+  - Starts or stops the app with C(replicatedctl app start|stop), then polls C(replicatedctl app status) until
+    C(State) is the one asked for and the app is no longer transitioning, or O(timeout) passes.
+  - 'When starting fails with C(Failure reported from operator: no such image) (images still being pulled on a
+    fresh install), it starts again, up to O(image_retries) times, and reports how many retries it took.'
+version_added: "1.0.0"
+author:
+  - circleci_server.aws contributors
+extends_documentation_fragment:
+  - circleci_server.aws.replicatedctl
+options:
+  state:
+    description:
+      - V(started) or V(stopped).
+    type: str
+    choices: [started, stopped]
+    default: started
+  wait:
+    description:
+      - Wait until the app has reached O(state).
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for O(state) (for all attempts together).
+    type: int
+    default: 1200
+  poll_interval:
+    description:
+      - Seconds between two C(app status) calls.
+    type: float
+    default: 5
+  image_retries:
+    description:
+      - How many times to start again after C(no such image). V(0) fails at the first one.
+    type: int
+    default: 3
+  retry_delay:
+    description:
+      - Seconds to wait before starting again after C(no such image).
+    type: float
+    default: 30
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Start CircleCI and wait until it runs
+  circleci_server.aws.replicated_app:
+    state: started
+    timeout: 1800
+  register: circleci_app
+
+- name: Stop it
+  circleci_server.aws.replicated_app:
+    state: stopped
+"""
+
+RETURN = r"""
+status:
+  description: The app's entry of C(replicatedctl app status) at the end.
+  returned: success
+  type: dict
+  sample: {"AppID": "9a1c...", "Sequence": 12, "State": "started", "DesiredState": "started", "Error": "",
+           "IsTransitioning": false}
+image_retries_used:
+  description: How many times the app was started again after C(no such image).
+  returned: always
+  type: int
+  sample: 1
+elapsed:
+  description: Seconds spent starting/stopping and waiting.
+  returned: success
+  type: float
+  sample: 95.2
+"""
+
+import time  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import (  # noqa: E402
+    NO_SUCH_IMAGE,
+    ReplicatedctlError,
+    client_from_module,
+    replicatedctl_argument_spec,
+)
+
+class AppWaiter:
+    """Drives start/stop and the wait loop over a Replicatedctl client."""
+
+    def __init__(self, client, state, timeout, poll_interval, image_retries, retry_delay, clock=time.time,
+                 sleep=time.sleep):
+        self.client, self.state = client, state
+        self.timeout, self.poll_interval = timeout, poll_interval
+        self.image_retries, self.retry_delay = image_retries, retry_delay
+        self.clock, self.sleep = clock, sleep
+        self.retries_used = 0
+
+    @staticmethod
+    def reached(status, state):
+        return bool(status) and status.get("State") == state and not status.get("IsTransitioning")
+
+    def _command(self):
+        if self.state == "started":
+            self.client.app_start()
+        else:
+            self.client.app_stop()
+
+    def _retry_or_fail(self, reason, deadline):
+        if self.retries_used >= self.image_retries:
+            raise ReplicatedctlError("the app did not start: %s (still after %d retr%s; the images may not be "
+                                     "pulled yet: check `docker images` and the Replicated logs, or raise "
+                                     "image_retries/retry_delay)"
+                                     % (reason, self.retries_used, "y" if self.retries_used == 1 else "ies"))
+        self.retries_used += 1
+        self.sleep(min(self.retry_delay, max(0.0, deadline - self.clock())))
+
+    def run(self, wait=True):
+        start = self.clock()
+        deadline = start + self.timeout
+        status = None
+        while True:
+            try:
+                self._command()
+            except ReplicatedctlError as exc:
+                if self.state == "started" and NO_SUCH_IMAGE in exc.message:
+                    self._retry_or_fail(exc.message, deadline)
+                    continue
+                raise
+            if not wait:
+                return self.client.app_status(), self.clock() - start
+            restart = False
+            while True:
+                status = self.client.app_status()
+                if status is None:
+                    raise ReplicatedctlError("replicatedctl app status lists no app: is the license loaded?")
+                if self.reached(status, self.state):
+                    return status, self.clock() - start
+                error = status.get("Error") or ""
+                if not status.get("IsTransitioning") and error:
+                    if self.state == "started" and NO_SUCH_IMAGE in error:
+                        self._retry_or_fail(error, deadline)
+                        restart = True
+                        break
+                    raise ReplicatedctlError("the app did not reach %s: State=%s, Error=%s"
+                                             % (self.state, status.get("State"), error))
+                if self.clock() >= deadline:
+                    raise ReplicatedctlError("timed out after %ss waiting for the app to be %s: State=%s, "
+                                             "IsTransitioning=%s, Error=%s"
+                                             % (self.timeout, self.state, status.get("State"),
+                                                status.get("IsTransitioning"), error or "none"))
+                self.sleep(self.poll_interval)
+            if not restart:
+                return status, self.clock() - start
+
+
+def main():
+    argument_spec = replicatedctl_argument_spec()
+    argument_spec.update(
+        state=dict(type="str", choices=["started", "stopped"], default="started"),
+        wait=dict(type="bool", default=True),
+        timeout=dict(type="int", default=1200),
+        poll_interval=dict(type="float", default=5),
+        image_retries=dict(type="int", default=3),
+        retry_delay=dict(type="float", default=30),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    client = client_from_module(module)
+    waiter = AppWaiter(client, params["state"], params["timeout"], params["poll_interval"],
+                       params["image_retries"], params["retry_delay"])
+    try:
+        before = client.app_status()
+        if before is None:
+            module.fail_json(msg="replicatedctl app status lists no app: load the license first "
+                                 "(circleci_server.aws.replicated_license)", image_retries_used=0)
+        if AppWaiter.reached(before, params["state"]):
+            module.exit_json(changed=False, status=before, image_retries_used=0, elapsed=0.0)
+        diff = dict(before={"state": before.get("State")}, after={"state": params["state"]})
+        if module.check_mode:
+            module.exit_json(changed=True, status=before, image_retries_used=0, elapsed=0.0, diff=diff)
+        status, elapsed = waiter.run(wait=params["wait"])
+    except ReplicatedctlError as exc:
+        module.fail_json(msg=exc.message, image_retries_used=waiter.retries_used)
+    module.exit_json(changed=True, status=status, image_retries_used=waiter.retries_used,
+                     elapsed=round(elapsed, 1), diff=diff)
+
+
+if __name__ == "__main__":
+    main()
