@@ -19,8 +19,10 @@ import os
 import re
 
 try:
+    import botocore.session
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 except ImportError:  # pragma: no cover - AnsibleAWSModule reports missing botocore
+    botocore = None
     BotoCoreError = ClientError = EndpointConnectionError = Exception
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -43,6 +45,17 @@ OPAQUE_TARGETS = ("TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfac
 MAX_NAMES_IN_REASON = 8
 
 
+def botocore_regions():
+    """EC2 regions botocore's endpoint data knows, over all partitions (may lag behind brand-new regions)."""
+    if botocore is None:
+        return set()
+    session = botocore.session.get_session()
+    known = set()
+    for partition in session.get_available_partitions():
+        known.update(session.get_available_regions("ec2", partition_name=partition))
+    return known
+
+
 def result(name, status, reason):
     if status not in STATUSES:
         raise ValueError("unknown status %r" % status)
@@ -60,6 +73,12 @@ def error_text(exc):
         err = exc.response.get("Error", {})
         return "%s: %s" % (err.get("Code", "error"), err.get("Message", str(exc)))
     return str(exc) or exc.__class__.__name__
+
+
+def short_error(exc, limit=160):
+    """error_text on one line, cut to ``limit`` characters (some emulators answer with a whole HTML page)."""
+    text = " ".join(error_text(exc).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _names(items):
@@ -149,12 +168,13 @@ class Preflight:
             iam_actions=None, license_path=None, license_content=None, secret_passphrase=None,
             terraform_binary=None):
         self.checks = []
-        aws_skip = None if self.check_region() == OK else "not checked: the region check failed"
+        region_status = self._guarded("region", self.check_region)
+        aws_skip = None if region_status == OK else "not checked: the region check failed"
 
         def aws(name, func, *args):
             if aws_skip:
                 return self._add(name, SKIP, aws_skip)
-            return func(*args)
+            return self._guarded(name, func, *args)
 
         aws("vpc", self.check_vpc, vpc_id)
         aws("vpc_dns_support", self.check_vpc_dns_support, vpc_id)
@@ -169,10 +189,18 @@ class Preflight:
         aws("nomad_instance_type", self.check_instance_type, "nomad_instance_type", "Nomad client",
             nomad_instance_type, nomad_requirement, strict_sizing)
         aws("iam_permissions", self.check_iam_permissions, iam_actions)
-        self.check_license(license_path, license_content)
-        self.check_passphrase(secret_passphrase)
-        self.check_terraform_binary(terraform_binary)
+        self._guarded("license_file", self.check_license, license_path, license_content)
+        self._guarded("passphrase", self.check_passphrase, secret_passphrase)
+        self._guarded("terraform_binary", self.check_terraform_binary, terraform_binary)
         return self.checks
+
+    def _guarded(self, name, func, *args):
+        """Run one check; an unexpected error fails that check (named), never the whole run."""
+        try:
+            return func(*args)
+        except Exception as exc:  # pylint: disable=broad-except
+            return self._add(name, FAIL, "the check itself failed: %s: %s" % (exc.__class__.__name__,
+                                                                               short_error(exc)))
 
     # -- AWS ------------------------------------------------------------------
     def check_region(self):
@@ -183,13 +211,18 @@ class Preflight:
             return self._add(name, SKIP, "no EC2 client")
         try:
             regions = self._call(self.ec2, "describe_regions", AllRegions=True)["Regions"]
-        except EndpointConnectionError as exc:
-            # The real API has no endpoint for a region that does not exist: this is how a typo shows.
-            return self._add(name, FAIL, "cannot reach EC2 in region %s (%s): is the region name right?"
-                             % (self.region, exc))
-        except (ClientError, BotoCoreError) as exc:
-            return self._add(name, FAIL, "ec2:DescribeRegions failed in %s (%s): check the AWS credentials"
-                             % (self.region, error_text(exc)))
+        except Exception as exc:  # pylint: disable=broad-except - every failure here means "cannot use this region"
+            # The real API has no endpoint for a region that does not exist (EndpointConnectionError);
+            # moto answers HTTP 500 for it. Either way the reason says whether botocore knows the name.
+            known = botocore_regions()
+            if isinstance(exc, EndpointConnectionError):
+                what = "cannot reach EC2 in %s" % self.region
+            else:
+                what = "ec2:DescribeRegions failed in %s (%s)" % (self.region, short_error(exc, 80))
+            if known and self.region not in known:
+                return self._add(name, FAIL, "%s is not an EC2 region botocore knows (is the name right?); %s"
+                                 % (self.region, what))
+            return self._add(name, FAIL, "%s: check the AWS credentials and network" % what)
         by_name = {r["RegionName"]: r for r in regions}
         if self.region not in by_name:
             near = sorted(n for n in by_name if n.split("-")[0] == self.region.split("-")[0]) or sorted(by_name)
@@ -209,7 +242,7 @@ class Preflight:
             if error_code(exc) in ("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"):
                 vpcs = []
             else:
-                return self._add(name, FAIL, "cannot describe VPC %s: %s" % (vpc_id, error_text(exc)))
+                return self._add(name, FAIL, "cannot describe VPC %s: %s" % (vpc_id, short_error(exc)))
         if not vpcs:
             return self._add(name, FAIL, "VPC %s does not exist in %s" % (vpc_id, self.region))
         self._vpc_ok = True
@@ -222,7 +255,7 @@ class Preflight:
         try:
             attr = self._call(self.ec2, "describe_vpc_attribute", VpcId=vpc_id, Attribute="enableDnsSupport")
         except ClientError as exc:
-            return self._add(name, FAIL, "cannot read enableDnsSupport of %s: %s" % (vpc_id, error_text(exc)))
+            return self._add(name, FAIL, "cannot read enableDnsSupport of %s: %s" % (vpc_id, short_error(exc)))
         if attr.get("EnableDnsSupport", {}).get("Value"):
             return self._add(name, OK, "enableDnsSupport is true on %s" % vpc_id)
         return self._add(name, FAIL, "enableDnsSupport is false on %s: the hosts cannot use the Amazon DNS server; "
@@ -239,7 +272,7 @@ class Preflight:
             if error_code(exc) in ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
                 subnets = []
             else:
-                return self._add(name, FAIL, "cannot describe subnet %s: %s" % (subnet_id, error_text(exc)))
+                return self._add(name, FAIL, "cannot describe subnet %s: %s" % (subnet_id, short_error(exc)))
         if not subnets:
             return self._add(name, FAIL, "subnet %s does not exist in %s" % (subnet_id, self.region))
         subnet = subnets[0]
@@ -283,7 +316,7 @@ class Preflight:
         try:
             table, how = self._route_table_for(self._subnet)
         except ClientError as exc:
-            return self._add(name, FAIL, "cannot read the route tables: %s" % error_text(exc))
+            return self._add(name, FAIL, "cannot read the route tables: %s" % short_error(exc))
         subnet_id = self._subnet["SubnetId"]
         if table is None:
             return self._add(name, FAIL, "subnet %s has no route table" % subnet_id)
@@ -331,7 +364,7 @@ class Preflight:
                                    Filters=[{"Name": "vpc-id", "Values": [self._subnet["VpcId"]]},
                                             {"Name": "service-name", "Values": [service]}])["VpcEndpoints"]
         except ClientError as exc:
-            return self._add(name, WARN, "cannot list VPC endpoints: %s" % error_text(exc))
+            return self._add(name, WARN, "cannot list VPC endpoints: %s" % short_error(exc))
         endpoints = [e for e in endpoints if e.get("State", "available").lower() in ("available", "pending")]
         rtb_id = (self._route_table or {}).get("RouteTableId")
         routed = [e for e in endpoints if e.get("VpcEndpointType") == "Interface" or rtb_id in e.get("RouteTableIds", [])]
@@ -354,7 +387,7 @@ class Preflight:
             pairs = self._call(self.ec2, "describe_key_pairs", KeyNames=[key_name])["KeyPairs"]
         except ClientError as exc:
             if error_code(exc) != "InvalidKeyPair.NotFound":
-                return self._add(name, FAIL, "cannot describe key pair %s: %s" % (key_name, error_text(exc)))
+                return self._add(name, FAIL, "cannot describe key pair %s: %s" % (key_name, short_error(exc)))
             pairs = []
         if not pairs:
             return self._add(name, FAIL, "key pair %s does not exist in %s: create or import it there"
@@ -369,7 +402,7 @@ class Preflight:
             images = self._call(self.ec2, "describe_images", ImageIds=[ami_id])["Images"]
         except ClientError as exc:
             if error_code(exc) not in ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable"):
-                return self._add(name, FAIL, "cannot describe AMI %s: %s" % (ami_id, error_text(exc)))
+                return self._add(name, FAIL, "cannot describe AMI %s: %s" % (ami_id, short_error(exc)))
             images = []
         if not images:
             return self._add(name, FAIL, "AMI %s does not exist in %s (or is not shared with this account)"
@@ -386,7 +419,7 @@ class Preflight:
             types = self._call(self.ec2, "describe_instance_types", InstanceTypes=[instance_type])["InstanceTypes"]
         except ClientError as exc:
             if error_code(exc) not in ("InvalidInstanceType", "InvalidParameterValue"):
-                return self._add(name, WARN, "cannot describe instance type %s: %s" % (instance_type, error_text(exc)))
+                return self._add(name, WARN, "cannot describe instance type %s: %s" % (instance_type, short_error(exc)))
             types = []
         if not types:
             return self._add(name, FAIL, "%s is not an instance type offered in %s" % (instance_type, self.region))
@@ -417,7 +450,7 @@ class Preflight:
             caller = self._call(self.sts, "get_caller_identity")["Arn"]
         except (ClientError, BotoCoreError) as exc:
             return self._add(name, FAIL, "sts:GetCallerIdentity failed (%s): check the AWS credentials"
-                             % error_text(exc))
+                             % short_error(exc))
         principal, note = role_arn_from_caller(caller)
         if principal is None:
             return self._add(name, WARN, "%s: permissions not simulated" % note)
@@ -431,7 +464,7 @@ class Preflight:
             # e.g. moto answers HTTP 500 (not implemented); a caller without iam:SimulatePrincipalPolicy gets
             # AccessDenied. Neither says anything about the install's permissions.
             return self._add(name, WARN, "IAM policy simulation unavailable for %s (%s): permissions not checked"
-                             % (principal, error_text(exc)))
+                             % (principal, short_error(exc)))
         allowed, denied = evaluate_simulation(results)
         who = principal + (" (%s)" % note if note else "")
         if denied:
