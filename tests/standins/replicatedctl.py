@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""replicatedctl STAND-IN for tests: not Replicated's CLI.
+
+Implements the subset of `replicatedctl` (Replicated 2.x) that this collection
+uses, with the documented argument forms and JSON output shapes:
+
+  license-load [--airgap-package P] [-q] [--attach] < license.rli
+  license inspect [-o json|yaml]
+  app-config export [--hidden] [-o json]         -> {"key": {"value": "..."}}
+  app-config import [--format json] [--skip-validation] < settings.json
+  app-config set NAME --value V [--skip-validation]
+  app start [--attach] | app stop [--attach] | app status [-o json]
+  console-auth import [--format json] < {"Password": {"Password": "..."}}
+  console-auth export [-o json]
+  version
+
+Every run prints a one-line stand-in notice on stderr. `--host URL` is
+accepted anywhere, like the real CLI's global flag.
+
+State lives in a JSON file: env REPLICATEDCTL_STANDIN_STATE (default
+/var/lib/replicated-standin/state.json), created on first use. Fault switches
+and timings live under "faults" in that file (edit it, or use
+`replicatedctl standin-set KEY=JSON ...`, a stand-in-only helper):
+
+  daemon_down: true            every command fails like the real CLI with no daemon
+  expected_host: "unix:///x"   a --host other than this fails with the dial error
+  reject_license: "reason"     license-load fails with "Error: <reason>"
+  no_such_image_times: N       the first N `app start` fail with
+                               "Failure reported from operator: no such image"
+  start_seconds / stop_seconds how long the app is transitioning (default 1.0 / 0.5)
+  known_config_keys: [...]     if set, unknown keys are rejected (unless --skip-validation)
+
+Licenses: the stand-in reads a JSON document (a real .rli is a signed
+bundle): {"license_id", "channel_name", "expiration_time" (RFC 3339 or
+null), "assignee", "license_type"}. Anything else is rejected as unparsable.
+Console passwords are kept only as a SHA-256 in the state file.
+"""
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+
+DEFAULT_HOST = "unix:///var/run/replicated/replicated-cli.sock"
+DEFAULT_STATE = "/var/lib/replicated-standin/state.json"
+APP_ID = "standin-circleci-app-id"
+NOTICE = "replicatedctl STAND-IN (tests/standins/replicatedctl.py): not Replicated's CLI"
+
+
+class CliError(Exception):
+    pass
+
+
+def state_path():
+    return os.environ.get("REPLICATEDCTL_STANDIN_STATE") or DEFAULT_STATE
+
+
+def new_state():
+    return {
+        "standin": NOTICE,
+        "license": None,
+        "app_config": {},
+        "console_auth": {"Type": "anonymous"},
+        "app": {
+            "State": "stopped",
+            "DesiredState": "stopped",
+            "Sequence": 0,
+            "Error": "",
+            "TransitionUntil": 0,
+        },
+        "faults": {
+            "daemon_down": False,
+            "expected_host": None,
+            "reject_license": None,
+            "no_such_image_times": 0,
+            "start_seconds": 1.0,
+            "stop_seconds": 0.5,
+            "known_config_keys": None,
+        },
+        "counters": {"app_start": 0, "license_load": 0, "app_config_import": 0, "console_auth_import": 0},
+        "calls": [],
+    }
+
+
+@contextlib.contextmanager
+def locked_state():
+    path = state_path()
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(path) as handle:
+                text = handle.read()
+            state = json.loads(text) if text.strip() else new_state()
+        except FileNotFoundError:
+            state = new_state()
+        defaults = new_state()
+        for key, value in defaults.items():
+            state.setdefault(key, value)
+        for key, value in defaults["faults"].items():
+            state["faults"].setdefault(key, value)
+        for key, value in defaults["counters"].items():
+            state["counters"].setdefault(key, value)
+        try:
+            yield state
+        finally:
+            # Saved on errors too: counters and app errors must persist.
+            _save(state, path, directory)
+
+
+def _save(state, path, directory):
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".state-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(state, handle, indent=2, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def parse_args(argv):
+    """Split global --host from the rest; return (host, words, flags)."""
+    host = DEFAULT_HOST
+    words, flags = [], {}
+    i = 0
+    value_flags = {"--host", "-o", "--output", "--format", "--value", "--data", "--airgap-package", "--template",
+                   "--type"}
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-"):
+            name, eq, val = arg.partition("=")
+            if name in value_flags:
+                if not eq:
+                    i += 1
+                    if i >= len(argv):
+                        raise CliError("flag needs an argument: %s" % name)
+                    val = argv[i]
+                if name == "--host":
+                    host = val
+                else:
+                    flags.setdefault(name, []).append(val)
+            else:
+                flags[name] = True
+        else:
+            words.append(arg)
+        i += 1
+    return host, words, flags
+
+
+def output_format(flags):
+    fmt = (flags.get("-o") or flags.get("--output") or ["json"])[-1]
+    if fmt not in ("json", "yaml"):
+        raise CliError('invalid output format "%s": one of json|yaml' % fmt)
+    return fmt
+
+
+def emit(data, flags):
+    if "--template" in flags:
+        raise CliError("--template is not supported by the stand-in")
+    fmt = output_format(flags)
+    if fmt == "yaml":
+        # Flat enough for our shapes; yaml is a superset of json.
+        print(json.dumps(data, indent=2))
+    else:
+        print(json.dumps(data, indent=2))
+
+
+def read_stdin_json(what):
+    text = sys.stdin.read()
+    if not text.strip():
+        raise CliError("%s: no input on stdin" % what)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError("%s: failed to decode json: %s" % (what, exc)) from None
+
+
+def now_utc():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def refresh_app(state):
+    app = state["app"]
+    if app.get("TransitionUntil") and time.time() >= app["TransitionUntil"]:
+        app["TransitionUntil"] = 0
+        app["State"] = app["DesiredState"]
+
+
+def app_status(state):
+    refresh_app(state)
+    if not state["license"]:
+        return []
+    app = state["app"]
+    transitioning = bool(app.get("TransitionUntil"))
+    return [{
+        "AppID": APP_ID,
+        "Sequence": app["Sequence"],
+        "PatchSequence": 0,
+        "State": app["State"],
+        "DesiredState": app["DesiredState"],
+        "Error": app.get("Error", ""),
+        "IsCancellable": transitioning,
+        "IsTransitioning": transitioning,
+        "LastModifiedAt": app.get("LastModifiedAt", ""),
+    }]
+
+
+def cmd_license_load(state, flags):
+    text = sys.stdin.read()
+    if not text.strip():
+        raise CliError("license file is empty")
+    state["counters"]["license_load"] += 1
+    reason = state["faults"].get("reject_license")
+    if reason:
+        raise CliError(reason)
+    try:
+        lic = json.loads(text)
+        if not isinstance(lic, dict) or not lic.get("license_id"):
+            raise ValueError
+    except ValueError:
+        raise CliError("failed to parse license: not a valid license file") from None
+    expiry = lic.get("expiration_time")
+    if expiry:
+        when = datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+        if when < now_utc():
+            raise CliError("License has expired (expiration time %s)" % expiry)
+    if state["license"] and state["license"]["LicenseID"] == lic["license_id"]:
+        pass  # the real daemon re-syncs the same license; nothing new
+    state["license"] = {
+        "LicenseID": lic["license_id"],
+        "Assignee": lic.get("assignee", ""),
+        "ChannelID": lic.get("channel_id", "standin-channel-id"),
+        "ChannelName": lic.get("channel_name", "Stable"),
+        "LicenseType": lic.get("license_type", "prod"),
+        "ExpirationTime": expiry or "",
+        "ExpirationPolicy": "ignore" if not expiry else "noupdate-norestart",
+        "IsAirgapEnabled": bool(flags.get("--airgap-package")),
+        "LastSyncedAt": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if not flags.get("-q") and not flags.get("--quiet"):
+        print("License loaded")
+
+
+def cmd_license_inspect(state, flags):
+    if not state["license"]:
+        raise CliError("license not found")
+    emit(state["license"], flags)
+
+
+def check_keys(state, keys, flags):
+    known = state["faults"].get("known_config_keys")
+    if known and not flags.get("--skip-validation"):
+        unknown = sorted(set(keys) - set(known))
+        if unknown:
+            raise CliError("config item %s not found" % unknown[0])
+
+
+def cmd_app_config(state, words, flags):
+    sub = words[0] if words else ""
+    if sub == "export":
+        emit({k: {"value": v} for k, v in sorted(state["app_config"].items())}, flags)
+    elif sub == "import":
+        fmt = (flags.get("--format") or ["json"])[-1]
+        if fmt != "json":
+            raise CliError("the stand-in only imports json")
+        data = read_stdin_json("app-config import")
+        if not isinstance(data, dict):
+            raise CliError('app-config import: expected an object of {"key": {"value": "..."}}')
+        values = {}
+        for key, item in data.items():
+            if not isinstance(item, dict) or not isinstance(item.get("value", ""), str):
+                raise CliError('app-config import: item %s: expected {"value": "<string>"}' % key)
+            values[key] = item.get("value", "")
+        check_keys(state, values, flags)
+        state["app_config"].update(values)
+        state["counters"]["app_config_import"] += 1
+    elif sub == "set":
+        if len(words) < 2:
+            raise CliError("app-config set: NAME is required")
+        value = (flags.get("--value") or [None])[-1]
+        if value is None:
+            raise CliError("app-config set: --value is required")
+        check_keys(state, [words[1]], flags)
+        state["app_config"][words[1]] = value
+    else:
+        raise CliError('unknown command "%s" for "replicatedctl app-config"' % sub)
+
+
+def cmd_app(state, words, flags):
+    sub = words[0] if words else ""
+    if sub == "status":
+        emit(app_status(state), flags)
+        return
+    if sub not in ("start", "stop"):
+        raise CliError('unknown command "%s" for "replicatedctl app"' % sub)
+    if not state["license"]:
+        raise CliError("app not found: load a license first")
+    refresh_app(state)
+    app = state["app"]
+    faults = state["faults"]
+    stamp = now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
+    if sub == "start":
+        state["counters"]["app_start"] += 1
+        if state["counters"]["app_start"] <= int(faults.get("no_such_image_times") or 0):
+            app.update(State="stopped", DesiredState="started", TransitionUntil=0, LastModifiedAt=stamp,
+                       Error="Failure reported from operator: no such image")
+            raise CliError("Failure reported from operator: no such image")
+        if app["State"] == "started" and not app.get("TransitionUntil"):
+            return
+        app.update(State="starting", DesiredState="started", Error="", LastModifiedAt=stamp,
+                   TransitionUntil=time.time() + float(faults.get("start_seconds") or 0))
+        app["Sequence"] = max(app["Sequence"], 1)
+    else:
+        if app["State"] == "stopped" and not app.get("TransitionUntil"):
+            app["DesiredState"] = "stopped"
+            return
+        app.update(State="stopping", DesiredState="stopped", Error="", LastModifiedAt=stamp,
+                   TransitionUntil=time.time() + float(faults.get("stop_seconds") or 0))
+    refresh_app(state)
+
+
+def cmd_console_auth(state, words, flags):
+    sub = words[0] if words else ""
+    if sub == "import":
+        data = read_stdin_json("console-auth import")
+        password = (data.get("Password") or {}).get("Password") if isinstance(data, dict) else None
+        if not isinstance(password, str) or not password:
+            raise CliError('console-auth import: expected {"Password": {"Password": "..."}}')
+        state["console_auth"] = {"Type": "password",
+                                 "PasswordSHA256": hashlib.sha256(password.encode()).hexdigest()}
+        state["counters"]["console_auth_import"] += 1
+    elif sub == "export":
+        auth = state["console_auth"]
+        if auth.get("Type") == "password":
+            # The password is never echoed back.
+            emit({"Type": "password", "Password": {"Password": ""}}, flags)
+        else:
+            emit({"Type": auth.get("Type", "anonymous")}, flags)
+    else:
+        raise CliError('unknown command "%s" for "replicatedctl console-auth"' % sub)
+
+
+def cmd_standin_set(state, words):
+    """Stand-in only: standin-set faults.no_such_image_times=2 ..."""
+    for assignment in words:
+        dotted, _, raw = assignment.partition("=")
+        target = state
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = json.loads(raw)
+
+
+def run(argv):
+    host, words, flags = parse_args(argv)
+    if not words or flags.get("-h") or flags.get("--help"):
+        print(__doc__)
+        return 0
+    if words[0] == "version":
+        print("replicatedctl stand-in 2.29.0-standin")
+        return 0
+    with locked_state() as state:
+        state["calls"] = (state["calls"] + [argv])[-200:]
+        if words[0] == "standin-set":
+            cmd_standin_set(state, words[1:])
+            return 0
+        expected = state["faults"].get("expected_host") or DEFAULT_HOST
+        if state["faults"].get("daemon_down") or host != expected:
+            sock = host[len("unix://"):] if host.startswith("unix://") else host
+            raise CliError("Get http://unix/license/v1/license: dial unix %s: connect: no such file or directory"
+                           % sock if host.startswith("unix://") else
+                           "Get %s: dial tcp: connect: connection refused" % host)
+        command, rest = words[0], words[1:]
+        if command == "license-load":
+            cmd_license_load(state, flags)
+        elif command == "license" and rest[:1] == ["inspect"]:
+            cmd_license_inspect(state, flags)
+        elif command == "app-config":
+            cmd_app_config(state, rest, flags)
+        elif command == "app":
+            cmd_app(state, rest, flags)
+        elif command == "console-auth":
+            cmd_console_auth(state, rest, flags)
+        else:
+            raise CliError('unknown command "%s" for "replicatedctl"' % " ".join(words))
+    return 0
+
+
+def main():
+    sys.stderr.write(NOTICE + "\n")
+    try:
+        code = run(sys.argv[1:])
+    except CliError as exc:
+        sys.stderr.write("Error: %s\n" % exc)
+        code = 1
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
