@@ -1,0 +1,93 @@
+resource "aws_instance" "services" {
+  ami                         = local.ami_id
+  instance_type               = var.services_instance_type
+  key_name                    = var.key_name
+  subnet_id                   = var.subnet_id
+  vpc_security_group_ids      = [aws_security_group.services.id]
+  iam_instance_profile        = aws_iam_instance_profile.circleci.name
+  associate_public_ip_address = var.services_associate_public_ip
+  disable_api_termination     = var.services_termination_protection
+
+  root_block_device {
+    volume_size = var.services_root_volume_gb
+    volume_type = "gp3"
+    encrypted   = true
+  }
+
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+    # 2 hops: the CircleCI services run in containers and use the instance role.
+    http_put_response_hop_limit = 2
+  }
+
+  tags = merge(local.tags, {
+    Name             = "${var.prefix}-services"
+    "circleci:role"  = "services"
+  })
+
+  lifecycle {
+    # A newer Ubuntu AMI must never replace the Services machine (its data
+    # lives on the root volume); rebuild it deliberately instead.
+    ignore_changes = [ami]
+  }
+}
+
+resource "aws_launch_template" "nomad_clients" {
+  name                   = "${var.prefix}-nomad-clients"
+  image_id               = local.ami_id
+  instance_type          = var.nomad_instance_type
+  key_name               = var.key_name
+  vpc_security_group_ids = [aws_security_group.nomad_clients.id]
+
+  iam_instance_profile {
+    name = aws_iam_instance_profile.circleci.name
+  }
+
+  block_device_mappings {
+    device_name = local.root_device_name
+    ebs {
+      volume_size           = var.nomad_root_volume_gb
+      volume_type           = "gp3"
+      encrypted             = true
+      delete_on_termination = true
+    }
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 2
+  }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = merge(local.tags, { Name = "${var.prefix}-nomad-client", "circleci:role" = "nomad_client" })
+  }
+
+  tags = merge(local.tags, { Name = "${var.prefix}-nomad-clients" })
+}
+
+resource "aws_autoscaling_group" "nomad_clients" {
+  name                = "${var.prefix}-nomad-clients"
+  min_size            = var.nomad_min
+  max_size            = var.nomad_max
+  desired_capacity    = var.nomad_desired
+  vpc_zone_identifier = [var.subnet_id]
+
+  launch_template {
+    id      = aws_launch_template.nomad_clients.id
+    version = aws_launch_template.nomad_clients.latest_version
+  }
+
+  # `tag` blocks (not the `tags` list, gone in 5.x): each is put on the
+  # instances the group launches.
+  dynamic "tag" {
+    for_each = merge(local.tags, { Name = "${var.prefix}-nomad-client", "circleci:role" = "nomad_client" })
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = true
+    }
+  }
+}

@@ -1,0 +1,59 @@
+# Written to <install dir>/outputs.json and the fact circleci_infrastructure
+# (docs/dev/contract.md): a flat name -> value object.
+locals {
+  services_host = var.hostname != "" ? var.hostname : (
+    aws_instance.services.public_ip != "" ? aws_instance.services.public_ip : aws_instance.services.private_ip
+  )
+}
+
+output "services_instance_id" {
+  value = aws_instance.services.id
+}
+
+output "services_private_ip" {
+  value = aws_instance.services.private_ip
+}
+
+output "services_public_ip" {
+  value = aws_instance.services.public_ip
+}
+
+output "console_url" {
+  value = "https://${local.services_host}:8800"
+}
+
+output "app_url" {
+  value = "${var.scheme}://${local.services_host}"
+}
+
+output "bucket_name" {
+  value = aws_s3_bucket.circleci.id
+}
+
+output "queue_url" {
+  value = aws_sqs_queue.shutdown.id
+}
+
+output "iam_role_name" {
+  value = aws_iam_role.circleci.name
+}
+
+output "instance_profile_name" {
+  value = aws_iam_instance_profile.circleci.name
+}
+
+output "vm_security_group_id" {
+  value = aws_security_group.vm.id
+}
+
+output "subnet_id" {
+  value = var.subnet_id
+}
+
+output "region" {
+  value = var.region
+}
+
+output "nomad_asg_name" {
+  value = aws_autoscaling_group.nomad_clients.name
+}

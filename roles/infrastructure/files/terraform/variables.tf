@@ -1,0 +1,163 @@
+variable "prefix" {
+  description = "Install name: prefixes every resource, value of tag circleci:install."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.prefix))
+    error_message = "The prefix must be 1-20 characters: lowercase letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "Existing VPC."
+  type        = string
+}
+
+variable "subnet_id" {
+  description = "Existing subnet for the Services machine and the Nomad clients."
+  type        = string
+}
+
+variable "key_name" {
+  description = "EC2 key pair for SSH to every instance."
+  type        = string
+}
+
+variable "ami_id" {
+  description = "Explicit AMI; empty = the latest Canonical Ubuntu image matching ubuntu_ami_name_filter."
+  type        = string
+  default     = ""
+}
+
+variable "ubuntu_ami_name_filter" {
+  description = "Name filter for the Canonical AMI lookup (owner 099720109477) when ami_id is empty."
+  type        = string
+  default     = "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"
+}
+
+variable "root_device_name" {
+  description = "Root device of an explicit AMI (Ubuntu: /dev/sda1); the lookup's own value is used otherwise."
+  type        = string
+  default     = "/dev/sda1"
+}
+
+variable "services_instance_type" {
+  type    = string
+  default = "m5.2xlarge"
+}
+
+variable "services_root_volume_gb" {
+  description = "Root volume of the Services machine (data/sizing.yml, services.disk_gb)."
+  type        = number
+  default     = 100
+}
+
+variable "services_termination_protection" {
+  description = "EC2 termination protection of the Services machine (the teardown turns it off first)."
+  type        = bool
+  default     = true
+}
+
+variable "services_associate_public_ip" {
+  type    = bool
+  default = true
+}
+
+variable "nomad_instance_type" {
+  type    = string
+  default = "m5.xlarge"
+}
+
+variable "nomad_root_volume_gb" {
+  description = "Root volume of each Nomad client (data/sizing.yml, nomad_client_minimum.disk_gb)."
+  type        = number
+  default     = 100
+}
+
+variable "nomad_min" {
+  type    = number
+  default = 1
+}
+
+variable "nomad_max" {
+  type    = number
+  default = 5
+}
+
+variable "nomad_desired" {
+  type    = number
+  default = 1
+}
+
+variable "admin_cidrs" {
+  description = "Who reaches the admin ports (SSH 22, console 8800). Empty = nobody."
+  type        = list(string)
+  default     = []
+}
+
+variable "user_cidrs" {
+  description = "Who reaches the user ports (80, 443, 7171, 8081) and SSH into builds (64535-65535)."
+  type        = list(string)
+  default     = []
+}
+
+variable "external_service_cidrs" {
+  description = "Externalised services (keys of external_services in ports.yml) -> the CIDRs they live in."
+  type        = map(list(string))
+  default     = {}
+}
+
+variable "hostname" {
+  description = "Host name users browse to; empty = the Services machine's public (or private) IP."
+  type        = string
+  default     = ""
+}
+
+variable "scheme" {
+  type    = string
+  default = "https"
+  validation {
+    condition     = contains(["http", "https"], var.scheme)
+    error_message = "The scheme must be http or https."
+  }
+}
+
+variable "route53_zone_id" {
+  description = "Hosted zone for an A record hostname -> Services machine; empty = no record."
+  type        = string
+  default     = ""
+}
+
+variable "bucket_name" {
+  description = "S3 bucket name; empty = <prefix>-circleci-<vpc id without 'vpc-'>, as the vendor's setup names it."
+  type        = string
+  default     = ""
+}
+
+variable "bucket_force_destroy" {
+  description = "Let a destroy delete a bucket that still holds objects."
+  type        = bool
+  default     = false
+}
+
+variable "bucket_sse_algorithm" {
+  description = "AES256 (S3-managed keys) or aws:kms."
+  type        = string
+  default     = "AES256"
+}
+
+variable "bucket_kms_key_id" {
+  description = "KMS key for aws:kms bucket encryption (empty = the AWS-managed key)."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
