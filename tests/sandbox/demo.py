@@ -89,6 +89,8 @@ class Demo:
         self._watcher = None
         self._stop = threading.Event()
         self.started_hosts = {}
+        self.endpoint_override = None  # tests put a fault-injecting proxy in front of moto
+        self.boot_hooks = []  # callables(instance, SystemdHost) run after a host boots (tests: fault switches)
 
     # --- state ---------------------------------------------------------------
     def load_state(self):
@@ -241,6 +243,8 @@ class Demo:
                       "--dns-search", "ec2.internal"],
         )
         host.start(wait=True, timeout=120)
+        for hook in self.boot_hooks:
+            hook(instance, host)
         log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
             f"booted as container {name}")
         return True
@@ -343,7 +347,6 @@ class Demo:
             "circleci_download_base_url": downloads,
             "nomad_client_download_base_url": downloads,
             "services_replicated_installer_url": f"{downloads}/docker",
-            "circleci_terraform_extra_files": [str(self.dir / sandbox_terraform.OVERRIDE_NAME)],
             "circleci_connect_timeout": 180,
             "circleci_validate_timeout": 120,
         }
@@ -352,14 +355,29 @@ class Demo:
         return vars_file, secrets_file, vault_pass
 
     def write_terraform_override(self):
-        """Point the AWS provider at moto (demo side only; the shipped Terraform never knows)."""
+        """Point the AWS provider at moto (demo side only; the shipped Terraform never knows).
+
+        Pre-seeded into <install dir>/terraform, where the infrastructure role leaves
+        files it does not ship alone. Credentials come from the environment, so the
+        install dir holds no AWS key.
+        """
+        workdir = self.install_dir / "terraform"
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.install_dir.chmod(0o700)
         # moto fidelity gaps (TESTBED.md): it keeps neither disable_api_termination nor the
         # instance's security groups outside its network interface.
         extra = ('resource "aws_instance" "services" {\n  lifecycle {\n'
                  '    ignore_changes = [disable_api_termination, vpc_security_group_ids]\n  }\n}\n')
-        path = sandbox_terraform.write_moto_override(self.dir, self.moto.url, REGION, extra)
+        path = sandbox_terraform.write_moto_override(workdir, self.endpoint_url(), REGION, extra)
+        text = "".join(line for line in path.read_text().splitlines(keepends=True)
+                       if not line.strip().startswith(("access_key", "secret_key")))
+        path.write_text(text)
         path.chmod(0o600)
         return path
+
+    def endpoint_url(self):
+        """Where AWS API calls go: moto, or a fault-injecting proxy in front of it (tests)."""
+        return self.endpoint_override or self.moto.url
 
     def write_inventory(self):
         path = self.dir / "inventory.circleci_ec2.yml"
@@ -369,7 +387,7 @@ class Demo:
             "plugin: circleci_server.aws.circleci_ec2\n"
             f"installs: [{self.prefix}]\n"
             f"regions: [{REGION}]\n"
-            f"endpoint_url: {self.moto.url}\n"
+            f"endpoint_url: {self.endpoint_url()}\n"
             "compose:\n"
             f"  ansible_host: \"'{self.container_prefix}' ~ instance_id\"\n"
             "  ansible_connection: \"'community.docker.docker'\"\n"
@@ -379,7 +397,7 @@ class Demo:
 
     def env(self):
         env = self.moto.env()
-        env["ANSIBLE_CONFIG"] = str(REPO_ROOT / "ansible.cfg") if (REPO_ROOT / "ansible.cfg").exists() else ""
+        env["AWS_URL"] = env["AWS_ENDPOINT_URL"] = self.endpoint_url()
         env["ANSIBLE_FORKS"] = str(max(8, self.nomad_clients + 1))
         env["ANSIBLE_TIMEOUT"] = "30"
         return ansible_env(env)
