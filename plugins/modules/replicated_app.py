@@ -101,6 +101,7 @@ from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl 
     replicatedctl_argument_spec,
 )
 
+
 class AppWaiter:
     """Drives start/stop and the wait loop over a Replicatedctl client."""
 

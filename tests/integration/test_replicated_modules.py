@@ -47,14 +47,20 @@ class Env:
     def data(self):
         return json.loads(self.state.read_text())
 
-    def play(self, tag, check=False, diff=False, verbosity=0, json_output=True, **extra):
-        env = {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"} if json_output else {}
-        result = run_playbook(PLAYBOOK, extra_vars=dict(self.base, **extra), env=dict(os.environ, **env),
-                              check=check, diff=diff, verbosity=verbosity, tags=[tag], timeout=300)
-        if not json_output:
-            return result, None
+    def play_text(self, tag, check=False, diff=False, verbosity=0, callback=None, **extra):
+        """ansible-playbook with only the tasks tagged `tag`; the AnsibleResult."""
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK=callback) if callback else None
+        return run_playbook(PLAYBOOK, extra_vars=dict(self.base, **extra), env=env, check=check, diff=diff,
+                            verbosity=verbosity, tags=[tag], timeout=300)
+
+    def play_full(self, tag, **kwargs):
+        """(AnsibleResult, the task's result dict) through the json callback."""
+        result = self.play_text(tag, callback="ansible.posix.json", **kwargs)
         task = json.loads(result.stdout)["plays"][0]["tasks"][0]
         return result, task["hosts"]["localhost"]
+
+    def play(self, tag, **kwargs):
+        return self.play_full(tag, **kwargs)[1]
 
 
 @pytest.fixture
@@ -74,27 +80,27 @@ def loaded(env):
 def test_license_loads_once_and_check_mode_changes_nothing(env, tmp_path):
     lic = tmp_path / "license.rli"
     lic.write_text(license_doc("lic-001"))
-    _, res = env.play("license", check=True, diff=True, license_path=str(lic))
+    res = env.play("license", check=True, diff=True, license_path=str(lic))
     assert res["changed"] is True and res["diff"]["after"]["license_id"] == "lic-001"
     assert env.data()["license"] is None
 
-    _, res = env.play("license", license_path=str(lic))
+    res = env.play("license", license_path=str(lic))
     assert res["changed"] is True
     assert (res["license_id"], res["channel"], res["expiration_time"]) == ("lic-001", "Stable",
                                                                             "2099-12-31T00:00:00Z")
-    _, res = env.play("license", license_path=str(lic))
+    res = env.play("license", license_path=str(lic))
     assert res["changed"] is False and res["license_id"] == "lic-001"
     assert env.data()["counters"]["license_load"] == 1
 
-    _, res = env.play("license", license_content=license_doc("lic-002"))
+    res = env.play("license", license_content=license_doc("lic-002"))
     assert res["changed"] is True and res["previous_license_id"] == "lic-001" and res["license_id"] == "lic-002"
 
 
 def test_expired_and_rejected_licenses_fail_with_the_cli_reason(env):
-    _, res = env.play("license", license_content=license_doc(expires="2021-01-01T00:00:00Z"))
+    res = env.play("license", license_content=license_doc(expires="2021-01-01T00:00:00Z"))
     assert res.get("failed") and "License has expired (expiration time 2021-01-01T00:00:00Z)" in res["msg"]
     env.fault(reject_license="License signature is invalid")
-    _, res = env.play("license", license_content=license_doc())
+    res = env.play("license", license_content=license_doc())
     assert res.get("failed") and res["msg"].endswith("License signature is invalid")
     assert LICENSE_SIGNATURE not in json.dumps(res)
 
@@ -109,11 +115,11 @@ def test_app_config_sets_only_changed_keys_with_masked_diff(loaded, tmp_path):
     args = dict(app_settings={"hostname": "ci.example.com", "aws_region": "us-east-1", "allow_cluster": True},
                 app_secret_settings={"secret_passphrase": PASSPHRASE}, app_settings_file=str(settings_file))
 
-    _, res = env.play("app_config", check=True, diff=True, **args)
+    res = env.play("app_config", check=True, diff=True, **args)
     assert res["changed"] is True
     assert env.data()["app_config"] == {"hostname": "old.example.com", "aws_region": "us-east-1"}
 
-    result, res = env.play("app_config", diff=True, **args)
+    result, res = env.play_full("app_config", diff=True, **args)
     assert res["changed"] is True
     assert res["changed_keys"] == ["allow_cluster", "hostname", "secret_passphrase", "storage_backend"]
     assert res["diff"]["before"]["hostname"] == "old.example.com"
@@ -125,21 +131,21 @@ def test_app_config_sets_only_changed_keys_with_masked_diff(loaded, tmp_path):
     assert env.data()["app_config"]["secret_passphrase"] == PASSPHRASE
     assert env.data()["app_config"]["storage_backend"] == "storage_backend_s3"
 
-    _, res = env.play("app_config", diff=True, **args)
+    res = env.play("app_config", diff=True, **args)
     assert res["changed"] is False and res["changed_keys"] == []
 
 
 # -- replicated_console_auth -------------------------------------------------
 def test_console_password_set_once(loaded):
     env = loaded
-    _, res = env.play("console_auth", check=True, console_password=CONSOLE_PASSWORD)
+    res = env.play("console_auth", check=True, console_password=CONSOLE_PASSWORD)
     assert res["changed"] is True and env.data()["console_auth"]["Type"] == "anonymous"
-    _, res = env.play("console_auth", console_password=CONSOLE_PASSWORD)
+    res = env.play("console_auth", console_password=CONSOLE_PASSWORD)
     assert res["changed"] is True and res["previous_auth_type"] == "anonymous"
     assert env.data()["console_auth"]["Type"] == "password"
-    _, res = env.play("console_auth", console_password=CONSOLE_PASSWORD)
+    res = env.play("console_auth", console_password=CONSOLE_PASSWORD)
     assert res["changed"] is False
-    _, res = env.play("console_auth", console_password=CONSOLE_PASSWORD + "2", console_update_password="always")
+    res = env.play("console_auth", console_password=CONSOLE_PASSWORD + "2", console_update_password="always")
     assert res["changed"] is True
     assert env.data()["counters"]["console_auth_import"] == 2
 
@@ -147,23 +153,23 @@ def test_console_password_set_once(loaded):
 # -- replicated_app ------------------------------------------------------------
 def test_app_start_waits_until_started_then_is_idempotent(loaded):
     env = loaded
-    _, res = env.play("app", check=True, diff=True)
+    res = env.play("app", check=True, diff=True)
     assert res["changed"] is True and res["diff"] == {"before": {"state": "stopped"}, "after": {"state": "started"}}
     assert env.data()["app"]["DesiredState"] == "stopped"
-    _, res = env.play("app")
+    res = env.play("app")
     assert res["changed"] is True
     assert res["status"]["State"] == "started" and res["status"]["IsTransitioning"] is False
     assert res["elapsed"] >= 0.2 and res["image_retries_used"] == 0
-    _, res = env.play("app")
+    res = env.play("app")
     assert res["changed"] is False
-    _, res = env.play("app", app_state="stopped")
+    res = env.play("app", app_state="stopped")
     assert res["changed"] is True and res["status"]["State"] == "stopped"
 
 
 def test_no_such_image_is_retried_then_succeeds(loaded):
     env = loaded
     env.fault(no_such_image_times=2)
-    _, res = env.play("app", app_image_retries=3)
+    res = env.play("app", app_image_retries=3)
     assert res["changed"] is True and res["status"]["State"] == "started"
     assert res["image_retries_used"] == 2
     assert env.data()["counters"]["app_start"] == 3
@@ -172,7 +178,7 @@ def test_no_such_image_is_retried_then_succeeds(loaded):
 def test_no_such_image_past_the_bound_fails_clearly(loaded):
     env = loaded
     env.fault(no_such_image_times=5)
-    _, res = env.play("app", app_image_retries=2)
+    res = env.play("app", app_image_retries=2)
     assert res.get("failed") and res["image_retries_used"] == 2
     assert "Failure reported from operator: no such image" in res["msg"] and "after 2 retries" in res["msg"]
     assert env.data()["counters"]["app_start"] == 3
@@ -181,7 +187,7 @@ def test_no_such_image_past_the_bound_fails_clearly(loaded):
 def test_daemon_down_fails_with_a_hint(loaded):
     env = loaded
     env.fault(daemon_down=True)
-    _, res = env.play("app")
+    res = env.play("app")
     assert res.get("failed") and "cannot reach the Replicated daemon" in res["msg"]
 
 
@@ -206,19 +212,19 @@ def gh_args(github, **extra):
 
 def test_github_oauth_checks_then_sets_settings_once(loaded, github):
     env = loaded
-    _, res = env.play("github_oauth", check=True, diff=True, **gh_args(github))
+    res = env.play("github_oauth", check=True, diff=True, **gh_args(github))
     assert res["changed"] is True and res["github_error"] == "bad_verification_code"
     assert env.data()["app_config"] == {}
-    result, res = env.play("github_oauth", diff=True, **gh_args(github))
+    result, res = env.play_full("github_oauth", diff=True, **gh_args(github))
     assert res["changed"] is True and res["callback_url"] == CALLBACK
     assert res["changed_keys"] == ["ghe_client_id", "ghe_client_secret", "ghe_type"]
     assert res["diff"]["after"]["ghe_type"] == "github_type_public"
     assert CLIENT_SECRET not in result.stdout
     assert env.data()["app_config"] == {"ghe_type": "github_type_public", "ghe_client_id": "Iv1.circleci",
                                         "ghe_client_secret": CLIENT_SECRET}
-    _, res = env.play("github_oauth", **gh_args(github))
+    res = env.play("github_oauth", **gh_args(github))
     assert res["changed"] is False
-    _, res = env.play("github_oauth", **gh_args(github, github_type="enterprise",
+    res = env.play("github_oauth", **gh_args(github, github_type="enterprise",
                                                  github_enterprise_host="ghe.example.com"))
     assert res["changed"] is True and res["changed_keys"] == ["ghe_domain", "ghe_type"]
     assert env.data()["app_config"]["ghe_domain"] == "ghe.example.com"
@@ -226,16 +232,16 @@ def test_github_oauth_checks_then_sets_settings_once(loaded, github):
 
 def test_github_bad_credentials_and_callback_mismatch_explain_themselves(loaded, github):
     env = loaded
-    _, res = env.play("github_oauth", **gh_args(github, github_client_secret="wrong-secret"))
+    res = env.play("github_oauth", **gh_args(github, github_client_secret="wrong-secret"))
     assert res.get("failed") and res["github_error"] == "incorrect_client_credentials"
     assert "client id Iv1.circleci or its client secret is wrong" in res["msg"]
 
-    _, res = env.play("github_oauth", **gh_args(github, circleci_hostname="circleci.other.example"))
+    res = env.play("github_oauth", **gh_args(github, circleci_hostname="circleci.other.example"))
     assert res.get("failed") and res["github_error"] == "redirect_uri_mismatch"
     assert "set the OAuth app's 'Authorization callback URL' on GitHub to " \
            "https://circleci.other.example/auth/github" in res["msg"]
 
-    _, res = env.play("github_oauth", **gh_args(github, github_client_id="Iv1.httpapp"))
+    res = env.play("github_oauth", **gh_args(github, github_client_id="Iv1.httpapp"))
     assert res.get("failed") and "only the scheme differs" in res["msg"]
     assert env.data()["app_config"] == {}
 
@@ -244,8 +250,8 @@ def test_github_bad_credentials_and_callback_mismatch_explain_themselves(loaded,
 def test_vvv_output_has_no_secret(loaded, github):
     env = loaded
     env.fault(no_such_image_times=1)
-    result, _ = env.play(
-        "all", verbosity=3, json_output=False, diff=True,
+    result = env.play_text(
+        "all", verbosity=3, diff=True,
         license_content=license_doc("lic-vvv"), app_settings={"hostname": "ci.example.com"},
         app_secret_settings={"secret_passphrase": PASSPHRASE}, console_password=CONSOLE_PASSWORD,
         **gh_args(github))
