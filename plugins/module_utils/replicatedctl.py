@@ -12,6 +12,7 @@ error message.
 from __future__ import absolute_import, division, print_function
 
 import json
+import os
 import re
 
 DEFAULT_HOST = "unix:///var/run/replicated/replicated-cli.sock"
@@ -220,6 +221,8 @@ def replicatedctl_argument_spec():
 def client_from_module(module):
     """A Replicatedctl over module.run_command; fails the module when the binary is missing."""
     path = module.params["replicatedctl_path"]
+    if "/" in path and not os.access(path, os.X_OK):
+        module.fail_json(msg="replicatedctl_path %s is not an executable file on this host" % path)
     if "/" not in path:
         path = module.get_bin_path(path, opt_dirs=["/usr/local/bin"])
         if not path:

@@ -23,7 +23,7 @@ description:
   - Runs on the Services machine, which must reach GitHub (directly or through the proxy in the environment).
 version_added: "1.0.0"
 author:
-  - circleci_server.aws contributors
+  - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
 options:
@@ -99,8 +99,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Returns the before and after state when run with C(--diff), secrets masked.
     support: full
 notes:
   - Proxies come from the C(https_proxy), C(http_proxy) and C(no_proxy) environment variables (use the task's

@@ -15,7 +15,7 @@ description:
     fresh install), it starts again, up to O(image_retries) times, and reports how many retries it took.'
 version_added: "1.0.0"
 author:
-  - circleci_server.aws contributors
+  - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
 options:
@@ -52,8 +52,10 @@ options:
     default: 30
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Returns the before and after state when run with C(--diff), secrets masked.
     support: full
 """
 
@@ -98,6 +100,7 @@ from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl 
     client_from_module,
     replicatedctl_argument_spec,
 )
+
 
 class AppWaiter:
     """Drives start/stop and the wait loop over a Replicatedctl client."""

@@ -16,7 +16,7 @@ description:
   - Changed settings take effect when the app is (re)started, see M(circleci_server.aws.replicated_app).
 version_added: "1.0.0"
 author:
-  - circleci_server.aws contributors
+  - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
 options:
@@ -53,8 +53,10 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Returns the before and after state when run with C(--diff), secrets masked.
     support: full
 """
 

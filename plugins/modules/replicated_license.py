@@ -17,7 +17,7 @@ description:
     otherwise give O(license_id).
 version_added: "1.0.0"
 author:
-  - circleci_server.aws contributors
+  - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
 options:
@@ -47,8 +47,10 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Returns the before and after state when run with C(--diff), secrets masked.
     support: full
 """
 

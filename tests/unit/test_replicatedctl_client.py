@@ -30,7 +30,7 @@ class Recorder:
         return proc.returncode, proc.stdout, proc.stderr
 
     def argv_text(self):
-        return "\n".join(" ".join(argv) for argv, _ in self.calls)
+        return "\n".join(" ".join(argv) for argv, _data in self.calls)
 
 
 def faults(state_file, **values):
@@ -54,13 +54,13 @@ def test_license_round_trip_and_content_only_on_stdin(cli):
     assert loaded["LicenseID"] == "lic-123"
     assert loaded["ChannelName"] == "Stable"
     assert loaded["ExpirationTime"] == "2099-01-01T00:00:00Z"
-    assert ["replicatedctl", "license-load"] in [argv for argv, _ in recorder.calls]
-    assert any(data == content for _, data in recorder.calls)
+    assert ["replicatedctl", "license-load"] in [argv for argv, _data in recorder.calls]
+    assert any(data == content for _argv, data in recorder.calls)
     assert "SIGNATURE-DO-NOT-LEAK" not in recorder.argv_text()
 
 
 def test_expired_license_fails_with_the_cli_reason(cli):
-    client, _ = cli
+    client = cli[0]
     expired = dict(LICENSE, expiration_time="2020-01-01T00:00:00Z")
     with pytest.raises(rc.ReplicatedctlError) as err:
         client.license_load(json.dumps(expired))
@@ -69,7 +69,7 @@ def test_expired_license_fails_with_the_cli_reason(cli):
 
 
 def test_rejected_license_reason_is_kept(cli, tmp_path):
-    client, _ = cli
+    client = cli[0]
     faults(tmp_path / "state.json", reject_license="License signature is invalid")
     with pytest.raises(rc.ReplicatedctlError) as err:
         client.license_load(json.dumps(LICENSE))
@@ -90,7 +90,7 @@ def test_secret_echoed_by_the_cli_is_masked_in_errors():
 
 
 def test_daemon_down_is_a_typed_error_naming_the_host(cli, tmp_path):
-    client, _ = cli
+    client = cli[0]
     faults(tmp_path / "state.json", daemon_down=True)
     with pytest.raises(rc.ReplicatedDaemonUnavailable) as err:
         client.app_status()
@@ -118,7 +118,7 @@ def test_app_config_export_import_keeps_secrets_off_argv(cli):
 
 
 def test_unknown_setting_fails_with_the_cli_message(cli, tmp_path):
-    client, _ = cli
+    client = cli[0]
     faults(tmp_path / "state.json", known_config_keys=["hostname"])
     with pytest.raises(rc.ReplicatedctlError) as err:
         client.app_config_import({"hostnme": "x"})
@@ -138,7 +138,7 @@ def test_console_password_goes_on_stdin_only(cli):
 
 
 def test_app_status_parsing(cli):
-    client, _ = cli
+    client = cli[0]
     assert client.app_status() is None
     client.license_load(json.dumps(LICENSE))
     status = client.app_status()
@@ -218,7 +218,7 @@ class Clock:
 def test_no_such_image_is_retried_within_the_bound(status_error):
     app, clock = FakeApp(no_such_image=2, status_error=status_error), Clock()
     waiter = AppWaiter(app, "started", 600, 1, 2, 10, clock=clock.time, sleep=clock.sleep)
-    status, _ = waiter.run()
+    status = waiter.run()[0]
     assert status["State"] == "started"
     assert waiter.retries_used == 2 and app.starts == 3
 
