@@ -347,6 +347,8 @@ class Demo:
             "circleci_download_base_url": downloads,
             "nomad_client_download_base_url": downloads,
             "services_replicated_installer_url": f"{downloads}/docker",
+            # download.docker.com is out of reach here: Docker from the distribution's packages.
+            "docker_install_method": "distro",
             "circleci_connect_timeout": 180,
             "circleci_validate_timeout": 120,
         }
