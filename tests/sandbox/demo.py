@@ -317,6 +317,15 @@ class Demo:
         secrets_file.chmod(0o600)
         return secrets_file, vault_pass, license_file
 
+    def secret_values(self):
+        """The demo's secrets, decrypted (tests look for them where they must not be)."""
+        import yaml
+
+        proc = subprocess.run([str(VENV_BIN / "ansible-vault"), "view", "--vault-password-file",
+                               str(self.dir / "vault-password"), str(self.dir / "secrets.yml")],
+                              check=True, capture_output=True, text=True)
+        return {k: str(v) for k, v in yaml.safe_load(proc.stdout).items()}
+
     def write_inputs(self):
         secrets_file, vault_pass, license_file = self.ensure_secrets()
         downloads = f"http://{self.internet_ip}:8999"
