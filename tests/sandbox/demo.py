@@ -358,6 +358,8 @@ class Demo:
             "services_replicated_installer_url": f"{downloads}/docker",
             # download.docker.com is out of reach here: Docker from the distribution's packages.
             "docker_install_method": "distro",
+            # A container cannot set the clock (no CAP_SYS_TIME): chrony runs with -x.
+            "common_time_control_clock": False,
             "circleci_connect_timeout": 180,
             "circleci_validate_timeout": 120,
         }
@@ -411,6 +413,9 @@ class Demo:
         env["AWS_URL"] = env["AWS_ENDPOINT_URL"] = self.endpoint_url()
         env["ANSIBLE_FORKS"] = str(max(8, self.nomad_clients + 1))
         env["ANSIBLE_TIMEOUT"] = "30"
+        # Per-task timings at the end of the run (the benchmark reads them too).
+        env.setdefault("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
+        env.setdefault("PROFILE_TASKS_TASK_OUTPUT_LIMIT", "25")
         return ansible_env(env)
 
     # --- the run ----------------------------------------------------------------------
