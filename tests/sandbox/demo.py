@@ -438,11 +438,12 @@ class Demo:
         return [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(REPO_ROOT / "site.yml"),
                 "-e", f"@{vars_file}", "-e", f"@{secrets_file}", "--vault-password-file", str(vault_pass), *extra]
 
-    def run_site(self, extra=(), stream=True, log_name="site"):
+    def run_site(self, extra=(), stream=True, log_name="site", boot_hosts=True):
         image, inventory, vars_file, secrets_file, vault_pass = self.prepare()
         argv = self.playbook_argv(inventory, vars_file, secrets_file, vault_pass, extra)
         self._stop.clear()
-        self.watch_instances(image)
+        if boot_hosts:
+            self.watch_instances(image)
         log_path = self.dir / f"{log_name}.log"
         started = time.monotonic()
         try:
