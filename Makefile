@@ -35,7 +35,7 @@ host-deps:
 
 lint: venv
 	$(BIN)/yamllint -s .
-	$(BIN)/ruff check plugins tests
+	$(BIN)/ruff check .
 	$(BIN)/ansible-lint --profile production --offline
 
 sanity: venv

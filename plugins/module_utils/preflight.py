@@ -10,10 +10,6 @@ it can never create or change anything. Each check returns
 
     checks = Preflight(ec2, iam, sts, region="us-east-1").run(vpc_id=..., subnet_id=..., ...)
 """
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import re
@@ -76,8 +72,9 @@ def error_text(exc):
 
 
 def short_error(exc, limit=160):
-    """error_text on one line, cut to ``limit`` characters (some emulators answer with a whole HTML page)."""
-    text = " ".join(error_text(exc).split())
+    """The first line of error_text, cut to ``limit`` characters (an unparseable answer carries a whole page)."""
+    lines = error_text(exc).strip().splitlines() or [""]
+    text = " ".join(lines[0].split()).rstrip(":")
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -199,8 +196,8 @@ class Preflight:
         try:
             return func(*args)
         except Exception as exc:  # pylint: disable=broad-except
-            return self._add(name, FAIL, "the check itself failed: %s: %s" % (exc.__class__.__name__,
-                                                                               short_error(exc)))
+            reason = "the check itself failed: %s: %s" % (exc.__class__.__name__, short_error(exc))
+            return self._add(name, FAIL, reason)
 
     # -- AWS ------------------------------------------------------------------
     def check_region(self):
@@ -211,7 +208,8 @@ class Preflight:
             return self._add(name, SKIP, "no EC2 client")
         try:
             regions = self._call(self.ec2, "describe_regions", AllRegions=True)["Regions"]
-        except Exception as exc:  # pylint: disable=broad-except - every failure here means "cannot use this region"
+        # Any failure here means "cannot use this region".
+        except Exception as exc:  # pylint: disable=broad-except
             # The real API has no endpoint for a region that does not exist (EndpointConnectionError);
             # moto answers HTTP 500 for it. Either way the reason says whether botocore knows the name.
             known = botocore_regions()
@@ -367,7 +365,8 @@ class Preflight:
             return self._add(name, WARN, "cannot list VPC endpoints: %s" % short_error(exc))
         endpoints = [e for e in endpoints if e.get("State", "available").lower() in ("available", "pending")]
         rtb_id = (self._route_table or {}).get("RouteTableId")
-        routed = [e for e in endpoints if e.get("VpcEndpointType") == "Interface" or rtb_id in e.get("RouteTableIds", [])]
+        routed = [e for e in endpoints
+                  if e.get("VpcEndpointType") == "Interface" or rtb_id in e.get("RouteTableIds", [])]
         if routed:
             return self._add(name, OK, "S3 endpoint %s serves the subnet" % routed[0]["VpcEndpointId"])
         if self._subnet_kind == "public":
@@ -436,8 +435,8 @@ class Preflight:
         if gaps:
             return self._add(name, FAIL if strict else WARN, "%s %s is below the requirement: %s"
                              % (label, instance_type, ", ".join(gaps)))
-        return self._add(name, OK, "%s; needs %s vCPU / %s GB" % (have, requirement.get("cpus"),
-                                                                   requirement.get("ram_gb")))
+        needs = (requirement.get("cpus"), requirement.get("ram_gb"))
+        return self._add(name, OK, "%s; needs %s vCPU / %s GB" % ((have,) + needs))
 
     def check_iam_permissions(self, actions):
         name = "iam_permissions"
@@ -457,10 +456,11 @@ class Preflight:
         try:
             results = []
             paginator = self.iam.get_paginator("simulate_principal_policy")
-            for page in self.retry(lambda: list(paginator.paginate(PolicySourceArn=principal,
-                                                                    ActionNames=list(actions))))():
+            pages = self.retry(lambda: list(paginator.paginate(PolicySourceArn=principal, ActionNames=list(actions))))
+            for page in pages():
                 results.extend(page.get("EvaluationResults", []))
-        except Exception as exc:  # pylint: disable=broad-except - no simulator failure may stop preflight
+        # No failure of the simulator may stop preflight.
+        except Exception as exc:  # pylint: disable=broad-except
             # e.g. moto answers HTTP 500 (not implemented); a caller without iam:SimulatePrincipalPolicy gets
             # AccessDenied. Neither says anything about the install's permissions.
             return self._add(name, WARN, "IAM policy simulation unavailable for %s (%s): permissions not checked"
@@ -468,8 +468,9 @@ class Preflight:
         allowed, denied = evaluate_simulation(results)
         who = principal + (" (%s)" % note if note else "")
         if denied:
-            return self._add(name, FAIL, "%s is denied %d of %d actions the install needs: %s"
-                             % (who, len(denied), len(allowed) + len(denied), _names(denied)))
+            # Simulated for resource "*": a policy scoped to particular ARNs shows as denied here too.
+            return self._add(name, FAIL, "%s is denied %d of %d actions the install needs (simulated for resource "
+                             "*): %s" % (who, len(denied), len(allowed) + len(denied), _names(denied)))
         return self._add(name, OK, "%s is allowed all %d actions" % (who, len(allowed)))
 
     # -- local (run where the module runs: the controller) ------------------------------

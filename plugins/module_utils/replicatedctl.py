@@ -137,7 +137,8 @@ class Replicatedctl:
                     "cannot reach the Replicated daemon at %s (is the replicated service running?): %s"
                     % (self.host or DEFAULT_HOST, message), argv[:1] + list(args), rc, self._mask(err or ""))
             if "not found" in lowered or "no license" in lowered:
-                raise ReplicatedNotFound(message, argv[:1] + list(args), rc, self._mask(err or ""))
+                raise ReplicatedNotFound("replicatedctl %s failed: %s" % (command, message), argv[:1] + list(args),
+                                         rc, self._mask(err or ""))
             if rc == 127 or "no such file or directory" in lowered and not out:
                 raise ReplicatedctlNotInstalled("cannot run %s: %s" % (self.binary, message), argv[:1], rc)
             raise ReplicatedctlError("replicatedctl %s failed: %s" % (command, message),
@@ -177,13 +178,14 @@ class Replicatedctl:
         return dict((key, (item or {}).get("value", "") if isinstance(item, dict) else to_setting_value(item))
                     for key, item in data.items())
 
-    def app_config_import(self, values, skip_validation=False):
-        """Import {key: "value"} (only the keys given) through stdin."""
+    def app_config_import(self, values, skip_validation=False, secret_keys=()):
+        """Import {key: "value"} (only the keys given) through stdin; secret values are masked in errors."""
         payload = json.dumps(dict((key, {"value": value}) for key, value in values.items()), sort_keys=True)
         args = ["app-config", "import"]
         if skip_validation:
             args.append("--skip-validation")
-        self.run(args, stdin=payload, secrets=list(values.values()))
+        self.run(args, stdin=payload,
+                 secrets=[value for key, value in values.items() if is_secret_key(key, secret_keys)])
 
     # -- app --------------------------------------------------------------
     def app_status(self):

@@ -15,10 +15,6 @@ Band edges follow the guide: "<50" is 0-49, "50-250", "251-1000",
 The Nomad table's "250-1000" overlaps "50-250" at 250; we keep 250 in the
 lower band so both tables change at the same user counts.
 """
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import math
 
 SPEC_KEYS = ("cpus", "ram_gb", "disk_gb", "nic_gbps")

@@ -241,7 +241,7 @@ def main():
             if changes:
                 result["diff"] = masked_settings_diff(current, changes, ["ghe_client_secret"])
                 if not module.check_mode:
-                    client.app_config_import(changes)
+                    client.app_config_import(changes, secret_keys=["ghe_client_secret"])
         except ReplicatedctlError as exc:
             module.fail_json(msg="the OAuth app is right, but the settings were not applied: %s" % exc.message,
                              **result)

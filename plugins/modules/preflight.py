@@ -1,10 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: preflight
 short_description: Check everything the CircleCI Server install guide asks for, before any resource exists
@@ -39,9 +35,9 @@ description:
   - C(license_file) - the license file is readable and not empty (or O(license_content) is given).
   - C(passphrase) - the secret passphrase is not empty and only letters and digits.
   - C(terraform_binary) - the Terraform (or OpenTofu) binary runs; its version is reported.
-  - The local checks look at the host the module runs on. Run it on the controller (C(hosts: localhost));
+  - The local checks look at the host the module runs on. Run it on the controller (a play on C(localhost));
     C(playbooks/preflight.yml) does.
-author: circleci_server.aws maintainers
+author: circleci_server.aws maintainers (@circleci-server-aws)
 options:
   vpc_id:
     description: The existing VPC to install into. Empty fails the C(vpc) check; not given skips the VPC checks.
@@ -67,7 +63,8 @@ options:
     type: int
     default: 0
   address_headroom:
-    description: Free addresses to keep on top of the Services machine and Nomad clients, for machine and remote-docker VMs.
+    description:
+      - Free addresses to keep on top of the Services machine and the Nomad clients, for machine and remote-docker VMs.
     type: int
     default: 20
   services_instance_type:
@@ -166,8 +163,8 @@ failed_checks:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.circleci_server.aws.plugins.module_utils.preflight import (
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
+from ansible_collections.circleci_server.aws.plugins.module_utils.preflight import (  # noqa: E402
     FAIL,
     Preflight,
     format_table,

@@ -188,6 +188,13 @@ def main():
                        params["image_retries"], params["retry_delay"])
     try:
         before = client.app_status()
+        if before is None and params["state"] == "stopped":
+            module.exit_json(changed=False, status={}, image_retries_used=0, elapsed=0.0)
+        if before is None and module.check_mode:
+            # A license loaded earlier in this (check mode) play is not really there yet.
+            module.warn("no app is installed yet (no license loaded): it would be %s once it is" % params["state"])
+            module.exit_json(changed=True, status={}, image_retries_used=0, elapsed=0.0,
+                             diff=dict(before={"state": "not installed"}, after={"state": params["state"]}))
         if before is None:
             module.fail_json(msg="replicatedctl app status lists no app: load the license first "
                                  "(circleci_server.aws.replicated_license)", image_retries_used=0)

@@ -150,7 +150,8 @@ def main():
         if changes:
             result["diff"] = masked_settings_diff(current, changes, secret_keys)
             if not module.check_mode:
-                client.app_config_import(changes, skip_validation=params["skip_validation"])
+                client.app_config_import(changes, skip_validation=params["skip_validation"],
+                                         secret_keys=secret_keys)
     except ReplicatedctlError as exc:
         module.fail_json(msg="app settings not applied: %s" % exc.message)
     module.exit_json(**result)

@@ -1,8 +1,10 @@
 """The replicatedctl and GitHub OAuth modules, run through ansible-playbook on
 localhost against the stand-ins (tests/standins/replicatedctl.py, github.py).
 
-Each module: first run changed, second unchanged, check mode changes nothing,
+Each module: check mode changes nothing, first run changed, second unchanged,
 diff right, failures carry their own explanation, and -vvv leaks no secret.
+To keep wall time small, the happy path runs all five modules per
+ansible-playbook run (module-scoped), failures one run each.
 """
 import json
 import os
@@ -60,7 +62,42 @@ class Env:
         return result, task["hosts"]["localhost"]
 
     def play(self, tag, **kwargs):
+        """The one task's result dict (for a single-tag run)."""
         return self.play_full(tag, **kwargs)[1]
+
+    def play_all(self, **kwargs):
+        """Every task, in one run: {task name: result dict}, plus the AnsibleResult."""
+        result = self.play_text("all", callback="ansible.posix.json", **kwargs)
+        tasks = json.loads(result.stdout)["plays"][0]["tasks"]
+        return result, {t["task"]["name"]: t["hosts"]["localhost"] for t in tasks}
+
+
+@pytest.fixture(scope="module")
+def github():
+    server = GitHubStandIn([
+        {"client_id": "Iv1.circleci", "client_secret": CLIENT_SECRET, "callback_url": CALLBACK},
+        {"client_id": "Iv1.httpapp", "client_secret": CLIENT_SECRET,
+         "callback_url": "http://ci.example.com/auth/github"},
+    ]).start()
+    yield server
+    server.stop()
+
+
+def gh_args(github, **extra):
+    args = dict(github_url=github.url, github_client_id="Iv1.circleci", github_client_secret=CLIENT_SECRET,
+                circleci_hostname="ci.example.com")
+    args.update(extra)
+    return args
+
+
+def all_args(github, settings_file, **extra):
+    args = gh_args(github)
+    args.update(license_content=license_doc("lic-001"),
+                app_settings={"hostname": "ci.example.com", "aws_region": "us-east-1", "allow_cluster": True},
+                app_secret_settings={"secret_passphrase": PASSPHRASE}, app_settings_file=str(settings_file),
+                console_password=CONSOLE_PASSWORD)
+    args.update(extra)
+    return args
 
 
 @pytest.fixture
@@ -76,24 +113,71 @@ def loaded(env):
     return env
 
 
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory, github):
+    """check mode, first run, second run, then a run changing every input: all five modules each time."""
+    tmp = tmp_path_factory.mktemp("happy")
+    env = Env(tmp)
+    env.fault(start_seconds=0.3, stop_seconds=0.2)
+    env.standin("app-config", "import", stdin=json.dumps({"hostname": {"value": "old.example.com"},
+                                                          "aws_region": {"value": "us-east-1"}}))
+    settings_file = tmp / "settings.json"
+    settings_file.write_text(json.dumps({"storage_backend": {"value": "storage_backend_s3"}}))
+    args = all_args(github, settings_file)
+    runs = {"before": env.data()}
+    runs["check"] = env.play_all(check=True, diff=True, **args)
+    runs["after_check"] = env.data()
+    runs["first"] = env.play_all(diff=True, **args)
+    runs["after_first"] = env.data()
+    runs["second"] = env.play_all(diff=True, **args)
+    runs["after_second"] = env.data()
+    runs["changed"] = env.play_all(diff=True, **dict(
+        args, license_content=license_doc("lic-002"), console_password=CONSOLE_PASSWORD + "2",
+        console_update_password="always", github_type="enterprise", github_enterprise_host="ghe.example.com",
+        app_state="stopped"))
+    runs["after_changed"] = env.data()
+    return runs
+
+
+def test_happy_runs_succeed(happy):
+    for run in ("check", "first", "second", "changed"):
+        result = happy[run][0]
+        assert result.rc == 0, result
+
+
+def test_check_mode_changes_nothing_but_reports_changes(happy):
+    tasks = happy["check"][1]
+    assert all(task["changed"] for task in tasks.values()), tasks
+    for key in ("license", "app_config", "console_auth", "app"):
+        assert happy["after_check"][key] == happy["before"][key]
+    assert tasks["License"]["diff"]["after"]["license_id"] == "lic-001"
+
+
+def test_second_run_changes_nothing(happy):
+    result, tasks = happy["second"]
+    assert not any(task["changed"] for task in tasks.values()), tasks
+    assert happy["after_second"]["counters"] == happy["after_first"]["counters"] | {
+        "app_start": happy["after_first"]["counters"]["app_start"]}
+
+
 # -- replicated_license ------------------------------------------------------
-def test_license_loads_once_and_check_mode_changes_nothing(env, tmp_path):
+def test_license_loaded_once_then_replaced(happy):
+    first = happy["first"][1]["License"]
+    assert first["changed"] is True
+    assert (first["license_id"], first["channel"], first["expiration_time"]) == ("lic-001", "Stable",
+                                                                                  "2099-12-31T00:00:00Z")
+    assert happy["second"][1]["License"]["license_id"] == "lic-001"
+    assert happy["after_second"]["counters"]["license_load"] == 1
+    replaced = happy["changed"][1]["License"]
+    assert replaced["changed"] is True and replaced["previous_license_id"] == "lic-001"
+    assert replaced["license_id"] == "lic-002"
+
+
+def test_license_from_a_path_on_the_host(env, tmp_path):
     lic = tmp_path / "license.rli"
-    lic.write_text(license_doc("lic-001"))
-    res = env.play("license", check=True, diff=True, license_path=str(lic))
-    assert res["changed"] is True and res["diff"]["after"]["license_id"] == "lic-001"
-    assert env.data()["license"] is None
-
+    lic.write_text(license_doc("lic-path"))
     res = env.play("license", license_path=str(lic))
-    assert res["changed"] is True
-    assert (res["license_id"], res["channel"], res["expiration_time"]) == ("lic-001", "Stable",
-                                                                            "2099-12-31T00:00:00Z")
-    res = env.play("license", license_path=str(lic))
-    assert res["changed"] is False and res["license_id"] == "lic-001"
-    assert env.data()["counters"]["license_load"] == 1
-
-    res = env.play("license", license_content=license_doc("lic-002"))
-    assert res["changed"] is True and res["previous_license_id"] == "lic-001" and res["license_id"] == "lic-002"
+    assert res["changed"] is True and res["license_id"] == "lic-path"
 
 
 def test_expired_and_rejected_licenses_fail_with_the_cli_reason(env):
@@ -106,20 +190,9 @@ def test_expired_and_rejected_licenses_fail_with_the_cli_reason(env):
 
 
 # -- replicated_app_config ---------------------------------------------------
-def test_app_config_sets_only_changed_keys_with_masked_diff(loaded, tmp_path):
-    env = loaded
-    env.standin("app-config", "import", stdin=json.dumps({"hostname": {"value": "old.example.com"},
-                                                          "aws_region": {"value": "us-east-1"}}))
-    settings_file = tmp_path / "settings.json"
-    settings_file.write_text(json.dumps({"storage_backend": {"value": "storage_backend_s3"}}))
-    args = dict(app_settings={"hostname": "ci.example.com", "aws_region": "us-east-1", "allow_cluster": True},
-                app_secret_settings={"secret_passphrase": PASSPHRASE}, app_settings_file=str(settings_file))
-
-    res = env.play("app_config", check=True, diff=True, **args)
-    assert res["changed"] is True
-    assert env.data()["app_config"] == {"hostname": "old.example.com", "aws_region": "us-east-1"}
-
-    result, res = env.play_full("app_config", diff=True, **args)
+def test_app_config_sets_only_changed_keys_with_masked_diff(happy):
+    result, tasks = happy["first"]
+    res = tasks["App settings"]
     assert res["changed"] is True
     assert res["changed_keys"] == ["allow_cluster", "hostname", "secret_passphrase", "storage_backend"]
     assert res["diff"]["before"]["hostname"] == "old.example.com"
@@ -128,42 +201,30 @@ def test_app_config_sets_only_changed_keys_with_masked_diff(loaded, tmp_path):
     assert "aws_region" not in res["diff"]["after"]
     assert res["diff"]["after"]["secret_passphrase"].startswith("********")
     assert PASSPHRASE not in result.stdout
-    assert env.data()["app_config"]["secret_passphrase"] == PASSPHRASE
-    assert env.data()["app_config"]["storage_backend"] == "storage_backend_s3"
-
-    res = env.play("app_config", diff=True, **args)
-    assert res["changed"] is False and res["changed_keys"] == []
+    config = happy["after_first"]["app_config"]
+    assert config["secret_passphrase"] == PASSPHRASE and config["storage_backend"] == "storage_backend_s3"
+    assert happy["second"][1]["App settings"]["changed_keys"] == []
 
 
 # -- replicated_console_auth -------------------------------------------------
-def test_console_password_set_once(loaded):
-    env = loaded
-    res = env.play("console_auth", check=True, console_password=CONSOLE_PASSWORD)
-    assert res["changed"] is True and env.data()["console_auth"]["Type"] == "anonymous"
-    res = env.play("console_auth", console_password=CONSOLE_PASSWORD)
-    assert res["changed"] is True and res["previous_auth_type"] == "anonymous"
-    assert env.data()["console_auth"]["Type"] == "password"
-    res = env.play("console_auth", console_password=CONSOLE_PASSWORD)
-    assert res["changed"] is False
-    res = env.play("console_auth", console_password=CONSOLE_PASSWORD + "2", console_update_password="always")
-    assert res["changed"] is True
-    assert env.data()["counters"]["console_auth_import"] == 2
+def test_console_password_set_once_then_on_demand(happy):
+    assert happy["first"][1]["Console password"]["previous_auth_type"] == "anonymous"
+    assert happy["after_first"]["console_auth"]["Type"] == "password"
+    assert happy["after_second"]["counters"]["console_auth_import"] == 1
+    assert happy["changed"][1]["Console password"]["changed"] is True
+    assert happy["after_changed"]["counters"]["console_auth_import"] == 2
 
 
 # -- replicated_app ------------------------------------------------------------
-def test_app_start_waits_until_started_then_is_idempotent(loaded):
-    env = loaded
-    res = env.play("app", check=True, diff=True)
-    assert res["changed"] is True and res["diff"] == {"before": {"state": "stopped"}, "after": {"state": "started"}}
-    assert env.data()["app"]["DesiredState"] == "stopped"
-    res = env.play("app")
-    assert res["changed"] is True
-    assert res["status"]["State"] == "started" and res["status"]["IsTransitioning"] is False
-    assert res["elapsed"] >= 0.2 and res["image_retries_used"] == 0
-    res = env.play("app")
-    assert res["changed"] is False
-    res = env.play("app", app_state="stopped")
-    assert res["changed"] is True and res["status"]["State"] == "stopped"
+def test_app_start_waits_until_started_then_stops(happy):
+    check = happy["check"][1]["App state"]
+    # No license yet in check mode, so no app: it says what would happen.
+    assert check["changed"] is True and check["diff"]["after"] == {"state": "started"}
+    first = happy["first"][1]["App state"]
+    assert first["status"]["State"] == "started" and first["status"]["IsTransitioning"] is False
+    assert first["elapsed"] >= 0.2 and first["image_retries_used"] == 0
+    stopped = happy["changed"][1]["App state"]
+    assert stopped["changed"] is True and stopped["status"]["State"] == "stopped"
 
 
 def test_no_such_image_is_retried_then_succeeds(loaded):
@@ -184,6 +245,13 @@ def test_no_such_image_past_the_bound_fails_clearly(loaded):
     assert env.data()["counters"]["app_start"] == 3
 
 
+def test_app_without_license_is_stopped_already_and_cannot_start(env):
+    res = env.play("app", app_state="stopped")
+    assert res["changed"] is False and not res.get("failed")
+    res = env.play("app")
+    assert res.get("failed") and "load the license first" in res["msg"]
+
+
 def test_daemon_down_fails_with_a_hint(loaded):
     env = loaded
     env.fault(daemon_down=True)
@@ -192,42 +260,21 @@ def test_daemon_down_fails_with_a_hint(loaded):
 
 
 # -- github_oauth --------------------------------------------------------------
-@pytest.fixture(scope="module")
-def github():
-    server = GitHubStandIn([
-        {"client_id": "Iv1.circleci", "client_secret": CLIENT_SECRET, "callback_url": CALLBACK},
-        {"client_id": "Iv1.httpapp", "client_secret": CLIENT_SECRET,
-         "callback_url": "http://ci.example.com/auth/github"},
-    ]).start()
-    yield server
-    server.stop()
-
-
-def gh_args(github, **extra):
-    args = dict(github_url=github.url, github_client_id="Iv1.circleci", github_client_secret=CLIENT_SECRET,
-                circleci_hostname="ci.example.com")
-    args.update(extra)
-    return args
-
-
-def test_github_oauth_checks_then_sets_settings_once(loaded, github):
-    env = loaded
-    res = env.play("github_oauth", check=True, diff=True, **gh_args(github))
-    assert res["changed"] is True and res["github_error"] == "bad_verification_code"
-    assert env.data()["app_config"] == {}
-    result, res = env.play_full("github_oauth", diff=True, **gh_args(github))
+def test_github_oauth_checks_then_sets_settings_once(happy):
+    check = happy["check"][1]["GitHub OAuth app"]
+    assert check["github_error"] == "bad_verification_code"
+    result, tasks = happy["first"]
+    res = tasks["GitHub OAuth app"]
     assert res["changed"] is True and res["callback_url"] == CALLBACK
     assert res["changed_keys"] == ["ghe_client_id", "ghe_client_secret", "ghe_type"]
     assert res["diff"]["after"]["ghe_type"] == "github_type_public"
     assert CLIENT_SECRET not in result.stdout
-    assert env.data()["app_config"] == {"ghe_type": "github_type_public", "ghe_client_id": "Iv1.circleci",
-                                        "ghe_client_secret": CLIENT_SECRET}
-    res = env.play("github_oauth", **gh_args(github))
-    assert res["changed"] is False
-    res = env.play("github_oauth", **gh_args(github, github_type="enterprise",
-                                                 github_enterprise_host="ghe.example.com"))
-    assert res["changed"] is True and res["changed_keys"] == ["ghe_domain", "ghe_type"]
-    assert env.data()["app_config"]["ghe_domain"] == "ghe.example.com"
+    config = happy["after_first"]["app_config"]
+    assert (config["ghe_type"], config["ghe_client_id"], config["ghe_client_secret"]) == (
+        "github_type_public", "Iv1.circleci", CLIENT_SECRET)
+    enterprise = happy["changed"][1]["GitHub OAuth app"]
+    assert enterprise["changed_keys"] == ["ghe_domain", "ghe_type"]
+    assert happy["after_changed"]["app_config"]["ghe_domain"] == "ghe.example.com"
 
 
 def test_github_bad_credentials_and_callback_mismatch_explain_themselves(loaded, github):
@@ -245,16 +292,19 @@ def test_github_bad_credentials_and_callback_mismatch_explain_themselves(loaded,
     assert res.get("failed") and "only the scheme differs" in res["msg"]
     assert env.data()["app_config"] == {}
 
+    # A callback whose scheme is not the install's passes GitHub's check but is warned about.
+    res = env.play("github_oauth", check=True, **gh_args(github, github_client_id="Iv1.httpapp",
+                                                         github_callback_url="http://ci.example.com/auth/github"))
+    assert not res.get("failed") and res["github_error"] == "bad_verification_code"
+    assert any("uses http but the install uses https" in w for w in res.get("warnings", [])), res
+
 
 # -- secrets under -vvv ----------------------------------------------------------
-def test_vvv_output_has_no_secret(loaded, github):
-    env = loaded
-    env.fault(no_such_image_times=1)
-    result = env.play_text(
-        "all", verbosity=3, diff=True,
-        license_content=license_doc("lic-vvv"), app_settings={"hostname": "ci.example.com"},
-        app_secret_settings={"secret_passphrase": PASSPHRASE}, console_password=CONSOLE_PASSWORD,
-        **gh_args(github))
+def test_vvv_output_has_no_secret(env, github, tmp_path):
+    env.fault(no_such_image_times=1, start_seconds=0.3)
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text("{}")
+    result = env.play_text("all", verbosity=3, diff=True, **all_args(github, settings_file))
     assert result.rc == 0, result
     assert result.recap["localhost"]["changed"] == 5
     output = result.output()

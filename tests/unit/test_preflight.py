@@ -174,7 +174,7 @@ def test_private_subnet_with_nat_and_s3_endpoint_passes(account, local_inputs):
 
 
 def test_existing_ami_and_instance_types_pass(account, local_inputs):
-    inputs, _ = happy_inputs(account, local_inputs)
+    inputs = happy_inputs(account, local_inputs)[0]
     ami = "ami-12c6146b"  # one of moto's built-in images
     checks = run_checks(account, ami_id=ami, services_instance_type="m5.4xlarge",
                         services_requirement={"cpus": 12, "ram_gb": 64}, nomad_instance_type="m5.xlarge",
@@ -226,7 +226,7 @@ def test_private_subnet_without_s3_endpoint_warns(account, local_inputs):
 
 
 def test_missing_key_pair_fails(account, local_inputs):
-    inputs, _ = happy_inputs(account, local_inputs)
+    inputs = happy_inputs(account, local_inputs)[0]
     check = run_checks(account, **dict(inputs, key_name="nobody"))["key_pair"]
     assert check == {"name": "key_pair", "status": pf.FAIL,
                      "reason": "key pair nobody does not exist in us-east-1: create or import it there"}
@@ -251,13 +251,13 @@ def test_missing_vpc_and_subnet_fail(account, local_inputs):
 
 
 def test_missing_ami_fails(account, local_inputs):
-    inputs, _ = happy_inputs(account, local_inputs)
+    inputs = happy_inputs(account, local_inputs)[0]
     check = run_checks(account, ami_id="ami-0000000000000dead", **inputs)["ami"]
     assert check["status"] == pf.FAIL and "AMI ami-0000000000000dead does not exist" in check["reason"]
 
 
 def test_instance_types_below_requirement_warn_or_fail_when_strict(account, local_inputs):
-    inputs, _ = happy_inputs(account, local_inputs)
+    inputs = happy_inputs(account, local_inputs)[0]
     args = dict(inputs, services_instance_type="m5.2xlarge", services_requirement={"cpus": 12, "ram_gb": 64})
     check = run_checks(account, **args)["services_instance_type"]
     assert check["status"] == pf.WARN
@@ -269,7 +269,7 @@ def test_instance_types_below_requirement_warn_or_fail_when_strict(account, loca
 
 
 def test_unknown_region_fails_and_skips_the_aws_checks(account, local_inputs):
-    inputs, _ = happy_inputs(account, local_inputs)
+    inputs = happy_inputs(account, local_inputs)[0]
     checks = run_checks(account, region="us-nowhere-1", **inputs)
     assert checks["region"]["status"] == pf.FAIL
     assert checks["region"]["reason"].startswith("us-nowhere-1 is not an EC2 region")
@@ -318,7 +318,7 @@ def test_iam_denied_actions_fail_and_are_named():
     check = checker.checks[-1]
     assert check["status"] == pf.FAIL
     assert check["reason"] == ("arn:aws:iam::111122223333:role/Deployer (assumed role Deployer) is denied 2 of 3 "
-                               "actions the install needs: iam:PassRole, s3:CreateBucket")
+                               "actions the install needs (simulated for resource *): iam:PassRole, s3:CreateBucket")
 
 
 def test_iam_all_allowed_passes_and_simulates_the_user_itself():
@@ -331,7 +331,7 @@ def test_iam_all_allowed_passes_and_simulates_the_user_itself():
 
 @pytest.mark.parametrize("code", ["AccessDenied", "InternalFailure"])
 def test_iam_simulator_unavailable_is_a_warning(code):
-    checker, _ = stubbed_iam_checker("arn:aws:iam::111122223333:user/ops", simulate_error=code)
+    checker = stubbed_iam_checker("arn:aws:iam::111122223333:user/ops", simulate_error=code)[0]
     checker.check_iam_permissions(["ec2:RunInstances"])
     check = checker.checks[-1]
     assert check["status"] == pf.WARN and code in check["reason"] and "not checked" in check["reason"]

@@ -117,6 +117,18 @@ def test_app_config_export_import_keeps_secrets_off_argv(cli):
     assert payload == {"hostname": {"value": "ci.example.com"}, "secret_passphrase": {"value": "Passphrase12345"}}
 
 
+def test_only_secret_setting_values_are_masked_in_errors():
+    def runner(argv, data=None):
+        return 1, "", "Error: rejected %s\n" % data
+
+    client = rc.Replicatedctl(runner)
+    with pytest.raises(rc.ReplicatedctlError) as err:
+        client.app_config_import({"hostname": "ci.example.com", "secret_passphrase": "Passphrase12345",
+                                  "ldap_bind_pw": "tok-abcdef"}, secret_keys=["ldap_bind_pw"])
+    assert "ci.example.com" in err.value.message
+    assert "Passphrase12345" not in err.value.message and "tok-abcdef" not in err.value.message
+
+
 def test_unknown_setting_fails_with_the_cli_message(cli, tmp_path):
     client = cli[0]
     faults(tmp_path / "state.json", known_config_keys=["hostname"])

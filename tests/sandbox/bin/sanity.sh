@@ -30,6 +30,13 @@ mkdir -p "$stage"
 # Tracked and new (not ignored) files only, as a clean clone would have them.
 (cd "$root" && git ls-files -co --exclude-standard -z | grep -zv '^tests/sandbox/\|^tests/integration/\|^tests/standins/' \
   | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' | tar -cf - -T -) | tar -C "$stage" -xf -
+# Collections ours builds on (amazon.aws: AnsibleAWSModule, AWSRetry, doc fragments) beside it,
+# from the ansible package in the venv: ansible-test resolves them in the same ansible_collections.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for dep in amazon/aws community/general; do
+  mkdir -p "$(dirname "$stage")/../${dep%/*}"
+  ln -sfn "$site/ansible_collections/$dep" "$(dirname "$stage")/../$dep"
+done
 cd "$stage"
 git init -q . && git add -A >/dev/null && git -c user.email=s@x -c user.name=sanity commit -qm stage
 export PATH="$venv/bin:$PATH"
