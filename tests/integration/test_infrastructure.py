@@ -36,7 +36,7 @@ TIMES = {}
 def json_run(playbook, extra_vars, env):
     """A run whose output is the ansible.posix.json callback's document."""
     result = run_playbook(playbook, extra_vars=extra_vars, env=dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
-    assert result.rc == 0, result
+    assert result.rc == 0, str(result)
     return json.loads(result.stdout)
 
 
@@ -79,7 +79,7 @@ def install(moto_server, terraform_bin, tmp_path_factory):
     start = time.monotonic()
     state["apply"] = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env)
     TIMES["first apply"] = time.monotonic() - start
-    assert state["apply"].rc == 0, state["apply"]
+    assert state["apply"].rc == 0, str(state["apply"])
     start = time.monotonic()
     state["rerun"] = json_run("playbooks/provision.yml", extra, env)
     TIMES["second run"] = time.monotonic() - start
@@ -89,7 +89,7 @@ def install(moto_server, terraform_bin, tmp_path_factory):
 
 def test_check_mode_plans_and_creates_nothing(install):
     result = install["check"]
-    assert result.rc == 0, result
+    assert result.rc == 0, str(result)
     assert "Terraform would create" in result.stdout
     assert "aws_instance.services" in result.stdout
     assert install["after_check"] == install["before_check"]
@@ -262,7 +262,7 @@ def test_teardown_keeps_the_bucket_by_default(install):
     start = time.monotonic()
     result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=install["env"])
     TIMES["teardown (bucket kept)"] = time.monotonic() - start
-    assert result.rc == 0, result
+    assert result.rc == 0, str(result)
     counts = server.resource_counts()
     assert counts["buckets"] == 1
     assert {k: v for k, v in counts.items() if k not in ("buckets", "vpcs")} == {
@@ -278,7 +278,7 @@ def test_teardown_with_delete_bucket_leaves_moto_empty(install):
     start = time.monotonic()
     result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=install["env"])
     TIMES["teardown (bucket deleted)"] = time.monotonic() - start
-    assert result.rc == 0, result
+    assert result.rc == 0, str(result)
     ec2 = server.client("ec2")
     ec2.delete_subnet(SubnetId=install["account"]["subnet_id"])
     ec2.delete_vpc(VpcId=install["account"]["vpc_id"])
