@@ -2,7 +2,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 name: cidr
@@ -31,7 +30,7 @@ _value:
   type: boolean
 """
 
-import ipaddress
+import ipaddress  # noqa: E402 - after the documentation, as Ansible plugins do
 
 
 def cidr(value):

@@ -26,7 +26,9 @@ def test_cidrs_that_parse(value):
     assert cidr_plugin.cidr(value)
 
 
-@pytest.mark.parametrize("value", ["10.0.0.1/16", "10.0.0.300/24", "10.0.0.0", "10.0.0.0/33", "::/0", "", None, ["10.0.0.0/8"]])
+@pytest.mark.parametrize(
+    "value", ["10.0.0.1/16", "10.0.0.300/24", "10.0.0.0", "10.0.0.0/33", "::/0", "", None, ["10.0.0.0/8"]]
+)
 def test_cidrs_that_do_not(value):
     assert not cidr_plugin.cidr(value)
 
