@@ -1,5 +1,11 @@
 # Security groups generated from the port tables in ports.yml (a copy of the
-# collection's data/ports.yml): one rule per (row, CIDR).
+# collection's data/ports.yml): one rule block per table row, holding the
+# CIDRs of the row's source/destination class. Rows whose class has no CIDRs
+# (admin_cidrs empty by default) open nothing.
+#
+# Inline ingress/egress blocks: they exist in provider 3.39 and 5.x alike,
+# keep each group authoritative (rules added by hand are removed on the next
+# apply) and cost one API read per group instead of one per rule.
 locals {
   ports = yamldecode(file("${path.module}/ports.yml"))
 
@@ -17,47 +23,43 @@ locals {
     vm            = local.ports.vm_service
   }
 
-  table_rules = flatten([
-    for group, table in local.port_tables : [
-      for direction in ["inbound", "outbound"] : [
-        for row in lookup(table, direction, []) : [
-          for cidr in local.cidrs_by_class[direction == "inbound" ? row.source : row.destination] : {
-            group     = group
-            type      = direction == "inbound" ? "ingress" : "egress"
-            protocol  = row.protocol
-            port      = tostring(row.port)
-            cidr      = cidr
-            use       = row.use
-          }
-        ]
-      ]
-    ]
-  ])
-
-  # Externalised services: the Services machine talks out to them; rows marked
-  # `direction: inbound` (metrics) come in from them.
-  external_rules = flatten([
-    for service, cidrs in var.external_service_cidrs : [
-      for row in local.ports.external_services[service] : [
-        for cidr in cidrs : {
-          group    = "services"
-          type     = lookup(row, "direction", "outbound") == "inbound" ? "ingress" : "egress"
+  table_rules = {
+    for group, table in local.port_tables : group => {
+      for direction in ["inbound", "outbound"] : direction => [
+        for row in lookup(table, direction, []) : {
           protocol = row.protocol
           port     = tostring(row.port)
-          cidr     = cidr
+          cidrs    = local.cidrs_by_class[direction == "inbound" ? row.source : row.destination]
           use      = row.use
         }
       ]
+    }
+  }
+
+  # Externalised services: the Services machine talks out to them; rows
+  # marked `direction: inbound` (metrics) come in from them.
+  external_rules = flatten([
+    for service, cidrs in var.external_service_cidrs : [
+      for row in local.ports.external_services[service] : {
+        direction = lookup(row, "direction", "outbound")
+        protocol  = row.protocol
+        port      = tostring(row.port)
+        cidrs     = cidrs
+        use       = "${row.use} (${service})"
+      }
     ]
   ])
 
-  # Identical rules (e.g. a user CIDR equal to the subnet) collapse into one:
-  # AWS refuses duplicates.
-  sg_rules = {
-    for key, rules in {
-      for rule in concat(local.table_rules, local.external_rules) :
-      "${rule.group}/${rule.type}/${rule.protocol}/${rule.port}/${rule.cidr}" => rule...
-    } : key => rules[0]
+  rules = {
+    for group, tables in local.table_rules : group => {
+      for direction, rows in tables : direction => [
+        for row in concat(rows, group == "services" ? [for r in local.external_rules : r if r.direction == direction] : []) :
+        merge(row, {
+          from_port = tonumber(split("-", row.port)[0])
+          to_port   = tonumber(reverse(split("-", row.port))[0])
+        }) if length(row.cidrs) > 0
+      ]
+    }
   }
 }
 
@@ -66,6 +68,28 @@ resource "aws_security_group" "services" {
   description = "CircleCI Services machine (${var.prefix})"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${var.prefix}-services" })
+
+  dynamic "ingress" {
+    for_each = local.rules.services.inbound
+    content {
+      protocol    = ingress.value.protocol
+      from_port   = ingress.value.from_port
+      to_port     = ingress.value.to_port
+      cidr_blocks = ingress.value.cidrs
+      description = ingress.value.use
+    }
+  }
+
+  dynamic "egress" {
+    for_each = local.rules.services.outbound
+    content {
+      protocol    = egress.value.protocol
+      from_port   = egress.value.from_port
+      to_port     = egress.value.to_port
+      cidr_blocks = egress.value.cidrs
+      description = egress.value.use
+    }
+  }
 }
 
 resource "aws_security_group" "nomad_clients" {
@@ -73,6 +97,28 @@ resource "aws_security_group" "nomad_clients" {
   description = "CircleCI Nomad clients (${var.prefix})"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${var.prefix}-nomad-clients" })
+
+  dynamic "ingress" {
+    for_each = local.rules.nomad_clients.inbound
+    content {
+      protocol    = ingress.value.protocol
+      from_port   = ingress.value.from_port
+      to_port     = ingress.value.to_port
+      cidr_blocks = ingress.value.cidrs
+      description = ingress.value.use
+    }
+  }
+
+  dynamic "egress" {
+    for_each = local.rules.nomad_clients.outbound
+    content {
+      protocol    = egress.value.protocol
+      from_port   = egress.value.from_port
+      to_port     = egress.value.to_port
+      cidr_blocks = egress.value.cidrs
+      description = egress.value.use
+    }
+  }
 }
 
 # For the VMs vm-service starts (machine executor, remote Docker).
@@ -81,25 +127,26 @@ resource "aws_security_group" "vm" {
   description = "CircleCI vm-service machines (${var.prefix})"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${var.prefix}-vm" })
-}
 
-locals {
-  security_group_ids = {
-    services      = aws_security_group.services.id
-    nomad_clients = aws_security_group.nomad_clients.id
-    vm            = aws_security_group.vm.id
+  dynamic "ingress" {
+    for_each = local.rules.vm.inbound
+    content {
+      protocol    = ingress.value.protocol
+      from_port   = ingress.value.from_port
+      to_port     = ingress.value.to_port
+      cidr_blocks = ingress.value.cidrs
+      description = ingress.value.use
+    }
   }
-}
 
-# aws_security_group_rule rather than the newer per-rule resources: only it
-# exists in both provider 3.39 and 5.x.
-resource "aws_security_group_rule" "rule" {
-  for_each          = local.sg_rules
-  security_group_id = local.security_group_ids[each.value.group]
-  type              = each.value.type
-  protocol          = each.value.protocol
-  from_port         = tonumber(split("-", each.value.port)[0])
-  to_port           = tonumber(reverse(split("-", each.value.port))[0])
-  cidr_blocks       = [each.value.cidr]
-  description       = each.value.use
+  dynamic "egress" {
+    for_each = local.rules.vm.outbound
+    content {
+      protocol    = egress.value.protocol
+      from_port   = egress.value.from_port
+      to_port     = egress.value.to_port
+      cidr_blocks = egress.value.cidrs
+      description = egress.value.use
+    }
+  }
 }

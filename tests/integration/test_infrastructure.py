@@ -1,0 +1,287 @@
+"""playbooks/provision.yml and teardown.yml against moto with the real
+Terraform and the real AWS provider: one install shared by the assertions.
+
+Order matters (pytest runs a module top to bottom): check mode, apply and the
+second run happen once in the fixture; the teardown tests come last.
+Route53 is not exercised (its moto wait loop costs ~60 s); nor is the S3
+backend (its endpoint settings cannot come from an override file).
+"""
+import json
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.infrastructure_support import (
+    actual_rules,
+    expected_rules,
+    install_vars,
+    prepare_account,
+    seed_override,
+)
+from tests.sandbox.ansible import run_playbook
+from tests.sandbox.terraform import Terraform
+
+PREFIX = "ci-infra"
+CONTRACT_OUTPUTS = {
+    "services_instance_id", "services_private_ip", "services_public_ip", "console_url", "app_url",
+    "bucket_name", "queue_url", "iam_role_name", "instance_profile_name", "vm_security_group_id",
+    "subnet_id", "region", "nomad_asg_name",
+}
+OLD_TFVARS = 'prefix = "from-make-init"\n'
+TIMES = {}
+
+
+def json_run(playbook, extra_vars, env):
+    """A run whose output is the ansible.posix.json callback's document."""
+    result = run_playbook(playbook, extra_vars=extra_vars, env=dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
+    assert result.rc == 0, str(result)
+    return json.loads(result.stdout)
+
+
+def task_result(doc, name):
+    for play in doc["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == name:
+                return task["hosts"]["localhost"]
+    raise AssertionError(f"task {name!r} not in the run")
+
+
+@pytest.fixture(scope="module")
+def install(moto_server, terraform_bin, tmp_path_factory):
+    moto_server.reset()
+    account = prepare_account(moto_server)
+    install_dir = tmp_path_factory.mktemp("install") / PREFIX
+    seed_override(install_dir, moto_server)
+    # A terraform.tfvars from before (the vendor's `make init`) gets backed up.
+    old = install_dir / "terraform" / "terraform.tfvars"
+    old.write_text(OLD_TFVARS)
+    old.chmod(0o600)
+    env = moto_server.env()
+    extra = install_vars(PREFIX, install_dir, account, circleci_tags={"team": "platform"}, circleci_nomad_desired=2)
+    state = {"account": account, "dir": install_dir, "env": env, "vars": extra, "server": moto_server}
+
+    state["before_check"] = moto_server.resource_counts()
+    start = time.monotonic()
+    state["check"] = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env, check=True)
+    TIMES["check mode (plan)"] = time.monotonic() - start
+    state["after_check"] = moto_server.resource_counts()
+    # What the configuration asks for, read from a plan: moto cannot show
+    # termination protection (it never keeps it).
+    workdir = install_dir / "terraform"
+    if state["check"].rc == 0:
+        tf = Terraform(workdir, env=env)
+        tf.run("plan", "-input=false", "-no-color", "-out=intent.tfplan")
+        state["plan"] = json.loads(tf.run("show", "-json", "intent.tfplan").stdout)
+        (workdir / "intent.tfplan").unlink()
+
+    start = time.monotonic()
+    state["apply"] = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env)
+    TIMES["first apply"] = time.monotonic() - start
+    assert state["apply"].rc == 0, str(state["apply"])
+    start = time.monotonic()
+    state["rerun"] = json_run("playbooks/provision.yml", extra, env)
+    TIMES["second run"] = time.monotonic() - start
+    yield state
+    print("\nprovision/teardown times in the sandbox: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMES.items()))
+
+
+def test_check_mode_plans_and_creates_nothing(install):
+    result = install["check"]
+    assert result.rc == 0, str(result)
+    assert "Terraform would create" in result.stdout
+    assert "aws_instance.services" in result.stdout
+    assert install["after_check"] == install["before_check"]
+
+
+def test_configuration_asks_for_protection_imdsv2_and_encryption(install):
+    planned = {r["address"]: r["change"]["after"] for r in install["plan"]["resource_changes"]}
+    services = planned["aws_instance.services"]
+    assert services["disable_api_termination"] is True
+    assert services["metadata_options"][0]["http_tokens"] == "required"
+    assert services["root_block_device"][0]["encrypted"] is True
+    assert services["root_block_device"][0]["volume_size"] == 100  # data/sizing.yml, <50 users
+    assert planned["aws_s3_bucket.circleci"]["force_destroy"] is False
+
+
+def test_services_instance_is_tagged_imdsv2_and_encrypted(install):
+    ec2 = install["server"].client("ec2")
+    reservations = ec2.describe_instances(Filters=[
+        {"Name": "tag:circleci:install", "Values": [PREFIX]},
+        {"Name": "tag:circleci:role", "Values": ["services"]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ])["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    assert len(instances) == 1
+    instance = instances[0]
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags["team"] == "platform"
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert instance["ImageId"] == install["account"]["ami_id"]
+    assert instance["KeyName"] == "circleci-test"
+    root = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == instance["RootDeviceName"])
+    volume = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]
+    assert volume["Encrypted"] is True
+    assert volume["Size"] == 100
+    groups = {g["GroupName"] for ni in instance["NetworkInterfaces"] for g in ni["Groups"]}
+    assert groups == {f"{PREFIX}-services"}
+    profile = instance["IamInstanceProfile"]["Arn"]
+    assert profile.endswith(f"/{PREFIX}-circleci")
+
+
+def test_nomad_clients_come_from_a_launch_template_asg(install):
+    server = install["server"]
+    groups = server.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[f"{PREFIX}-nomad-clients"])["AutoScalingGroups"]
+    assert len(groups) == 1
+    group = groups[0]
+    assert "LaunchConfigurationName" not in group
+    assert group["LaunchTemplate"]["LaunchTemplateName"] == f"{PREFIX}-nomad-clients"
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (1, 2, 5)
+    assert all(t["PropagateAtLaunch"] for t in group["Tags"])
+    ec2 = server.client("ec2")
+    template = ec2.describe_launch_template_versions(
+        LaunchTemplateName=f"{PREFIX}-nomad-clients", Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    data = template["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    clients = [i for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:circleci:role", "Values": ["nomad_client"]},
+        {"Name": "tag:circleci:install", "Values": [PREFIX]},
+        {"Name": "instance-state-name", "Values": ["running", "pending"]},
+    ])["Reservations"] for i in r["Instances"]]
+    assert len(clients) == 2
+    assert all({"Key": "team", "Value": "platform"} in c["Tags"] for c in clients)
+
+
+def test_bucket_has_cors_public_access_block_and_encryption(install):
+    s3 = install["server"].client("s3")
+    name = f"{PREFIX}-circleci-" + install["account"]["vpc_id"].removeprefix("vpc-")
+    cors = s3.get_bucket_cors(Bucket=name)["CORSRules"]
+    assert [rule["AllowedMethods"] for rule in cors] == [["GET"]]
+    block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    assert all(block[k] for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    sse = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_iam_policy_is_scoped_to_bucket_and_queue(install):
+    iam = install["server"].client("iam")
+    role = f"{PREFIX}-circleci"
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    assert names == [role]
+    document = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    outputs = json.loads((install["dir"] / "outputs.json").read_text())
+    bucket_arn = f"arn:aws:s3:::{outputs['bucket_name']}"
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert "*" not in actions and "s3:*" not in actions and "sqs:*" not in actions, statement
+        if any(a.startswith("s3:") for a in actions):
+            assert all(r in (bucket_arn, bucket_arn + "/*") for r in resources), statement
+        if any(a.startswith("sqs:") for a in actions):
+            assert all(r.endswith(f":{PREFIX}-shutdown-queue") for r in resources), statement
+    profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [role]
+
+
+def test_security_groups_equal_the_port_data(install):
+    ec2 = install["server"].client("ec2")
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
+        Filters=[{"Name": "tag:circleci:install", "Values": [PREFIX]}])["SecurityGroups"]}
+    expected = expected_rules(install["account"]["subnet_cidr"])
+    assert set(groups) == {f"{PREFIX}-{name}" for name in expected}
+    for name, rules in expected.items():
+        assert actual_rules(groups[f"{PREFIX}-{name}"]) == rules, name
+    # Admin ports are closed by default (circleci_admin_cidrs = []).
+    inbound = [r for g in groups.values() for r in actual_rules(g) if r[0] == "inbound"]
+    assert not [r for r in inbound if r[2] <= 8800 <= r[3]]
+    assert not [r for r in inbound if r[2] <= 22 <= r[3] and r[4] == "0.0.0.0/0"]
+
+
+def test_outputs_are_a_fact_and_a_file(install):
+    server = install["server"]
+    outputs = json.loads((install["dir"] / "outputs.json").read_text())
+    assert set(outputs) == CONTRACT_OUTPUTS
+    fact = task_result(install["rerun"], "Share the outputs with the rest of the run")["ansible_facts"]
+    assert fact["circleci_infrastructure"] == outputs
+    instance = server.client("ec2").describe_instances(
+        InstanceIds=[outputs["services_instance_id"]])["Reservations"][0]["Instances"][0]
+    assert outputs["services_private_ip"] == instance["PrivateIpAddress"]
+    assert outputs["console_url"] == f"https://{instance['PublicIpAddress']}:8800"
+    assert outputs["app_url"] == f"https://{instance['PublicIpAddress']}"
+    assert outputs["queue_url"] in server.client("sqs").list_queues()["QueueUrls"]
+    assert outputs["subnet_id"] == install["account"]["subnet_id"]
+    assert outputs["region"] == "us-east-1"
+
+
+def test_second_run_changes_nothing(install):
+    doc = install["rerun"]
+    assert doc["stats"]["localhost"]["changed"] == 0
+    assert task_result(doc, "Apply the Terraform configuration")["changed"] is False
+
+
+def test_tfvars_is_private_backed_up_and_free_of_credentials(install):
+    workdir = install["dir"] / "terraform"
+    tfvars = workdir / "terraform.tfvars"
+    assert stat.S_IMODE(tfvars.stat().st_mode) == 0o600
+    text = tfvars.read_text()
+    assert f'prefix                          = "{PREFIX}"' in text
+    for secret in (install["env"]["AWS_ACCESS_KEY_ID"], install["env"]["AWS_SECRET_ACCESS_KEY"],
+                   install["vars"]["circleci_secret_passphrase"]):
+        assert secret not in text
+    assert "access_key" not in text and "secret_key" not in text
+    backups = sorted(workdir.glob("terraform.tfvars.*~"))
+    # Rendered three times (check, apply, second run), changed once: one backup.
+    assert len(backups) == 1
+    assert backups[0].read_text() == OLD_TFVARS
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(install["dir"].stat().st_mode) == 0o700
+
+
+def test_teardown_refuses_without_confirmation(install):
+    before = install["server"].resource_counts()
+    for confirm in (None, "someone-else"):
+        extra = dict(install["vars"])
+        if confirm:
+            extra["circleci_teardown_confirm"] = confirm
+        result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=install["env"])
+        assert result.rc != 0
+        assert "refusing to tear down" in result.stdout
+    assert install["server"].resource_counts() == before
+
+
+def test_teardown_keeps_the_bucket_by_default(install):
+    server = install["server"]
+    # Only the prefix, the confirmation and where the install lives are needed.
+    extra = {k: install["vars"][k] for k in ("circleci_prefix", "circleci_install_dir", "circleci_terraform_binary")}
+    extra["circleci_teardown_confirm"] = PREFIX
+    start = time.monotonic()
+    result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=install["env"])
+    TIMES["teardown (bucket kept)"] = time.monotonic() - start
+    assert result.rc == 0, str(result)
+    counts = server.resource_counts()
+    assert counts["buckets"] == 1
+    assert {k: v for k, v in counts.items() if k not in ("buckets", "vpcs")} == {
+        k: 0 for k in counts if k not in ("buckets", "vpcs")}
+    assert not (install["dir"] / "outputs.json").exists()
+
+
+def test_teardown_with_delete_bucket_leaves_moto_empty(install):
+    server = install["server"]
+    bucket = server.client("s3").list_buckets()["Buckets"][0]["Name"]
+    server.client("s3").put_object(Bucket=bucket, Key="artifacts/build-1.txt", Body=b"kept until asked")
+    extra = dict(install["vars"], circleci_teardown_confirm=PREFIX, circleci_teardown_delete_bucket=True)
+    start = time.monotonic()
+    result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=install["env"])
+    TIMES["teardown (bucket deleted)"] = time.monotonic() - start
+    assert result.rc == 0, str(result)
+    ec2 = server.client("ec2")
+    ec2.delete_subnet(SubnetId=install["account"]["subnet_id"])
+    ec2.delete_vpc(VpcId=install["account"]["vpc_id"])
+    assert server.resource_counts() == {k: 0 for k in server.resource_counts()}
+    state = json.loads((Path(install["dir"]) / "terraform" / "terraform.tfstate").read_text())
+    assert state["resources"] == []

@@ -1,0 +1,55 @@
+"""Bad inputs stop provision.yml before Terraform runs: a one-line reason,
+no AWS resource, not even a working directory."""
+import pytest
+
+from tests.integration.infrastructure_support import install_vars
+from tests.sandbox.ansible import run_playbook
+
+# Well-formed but never created: validation must not need AWS at all.
+ACCOUNT = {
+    "vpc_id": "vpc-0123456789abcdef0",
+    "subnet_id": "subnet-0123456789abcdef0",
+    "ami_id": "ami-12c6146b",
+}
+PASSPHRASE_RULE = "secret passphrase is empty or not alphanumeric"
+BAD_CIDRS = "CIDRs that do not parse as IPv4 networks: "
+
+BAD_INPUTS = {
+    "empty passphrase": ({"circleci_secret_passphrase": ""}, PASSPHRASE_RULE),
+    "passphrase with symbols": ({"circleci_secret_passphrase": "abc-123!"}, PASSPHRASE_RULE),
+    "malformed vpc": ({"circleci_vpc_id": "vpc-xyz"}, "VPC ID 'vpc-xyz' is malformed"),
+    "malformed subnet": ({"circleci_subnet_id": "subnet-123"}, "subnet ID 'subnet-123' is malformed"),
+    "unknown region": ({"circleci_region": "us-moon-1"}, "region 'us-moon-1' is not an AWS region"),
+    "min above max": ({"circleci_nomad_min": 5, "circleci_nomad_max": 2}, "min=5 desired=5 max=2 are inconsistent"),
+    "missing key pair": ({"circleci_key_name": ""}, "key pair name is missing"),
+    "admin cidr does not parse": ({"circleci_admin_cidrs": ["10.0.0.300/24"]}, BAD_CIDRS + "10.0.0.300/24"),
+    "user cidr with host bits": ({"circleci_user_cidrs": ["10.1.2.3/16"]}, BAD_CIDRS + "10.1.2.3/16"),
+    "s3 backend without lock": (
+        {
+            "circleci_terraform_backend": "s3",
+            "circleci_terraform_backend_config": {"bucket": "b", "key": "k", "region": "us-east-1"},
+        },
+        "the S3 backend needs bucket, key, region and a lock",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_input_fails_before_any_resource(aws, tmp_path, case):
+    overrides, reason = BAD_INPUTS[case]
+    install_dir = tmp_path / "install"
+    extra = install_vars("ci-bad", install_dir, ACCOUNT, **overrides)
+    result = run_playbook("playbooks/provision.yml", extra_vars=extra, env=aws.env())
+    assert result.rc != 0
+    assert reason in result.stdout, result.stdout[-3000:]
+    assert aws.is_empty()
+    assert not install_dir.exists()
+
+
+def test_missing_passphrase_fails_and_never_echoes_it(aws, tmp_path):
+    extra = install_vars("ci-bad", tmp_path / "install", ACCOUNT)
+    del extra["circleci_secret_passphrase"]
+    result = run_playbook("playbooks/provision.yml", extra_vars=extra, env=aws.env())
+    assert result.rc != 0
+    assert "secret passphrase is empty or not alphanumeric" in result.stdout
+    assert aws.is_empty()
