@@ -63,6 +63,12 @@ options:
       - C(tag:circleci:install) and C(instance-state-name) come from O(installs) and O(instance_states).
     type: dict
     default: {}
+  page_size:
+    description:
+      - C(MaxResults) of each C(DescribeInstances) page (EC2 allows 5 to 1000).
+      - Smaller pages mean more calls; each stays short, so none runs into the SDK's read timeout.
+    type: int
+    default: 1000
   services_group:
     description: Group of the Services machines (role tag C(services)).
     type: str
@@ -247,7 +253,7 @@ class InventoryModule(AWSInventoryBase):
     # --- AWS
     def _describe_region(self, client, region, filters):
         records = []
-        params = {"Filters": filters}
+        params = {"Filters": filters, "MaxResults": self._page_size}
         try:
             while True:
                 page = _describe_instances_page(client, **params)
@@ -379,6 +385,9 @@ class InventoryModule(AWSInventoryBase):
         except KeyError:
             self._use_extra_vars = False
         installs, filters, regions = self._settings()
+        self._page_size = self.get_option("page_size")
+        if not 5 <= self._page_size <= 1000:
+            self.fail_aws("'page_size' must be between 5 and 1000 (EC2's MaxResults range), got %s" % self._page_size)
         fingerprint = self._query_fingerprint(installs, filters, regions)
 
         was_cached, cached = self.get_cached_result(path, cache)
