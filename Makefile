@@ -62,8 +62,8 @@ build: venv
 demo:
 	@echo "make demo is not built yet (see the issue 'site.yml end to end, make demo')." >&2; exit 2
 
-bench:
-	@echo "make bench is not built yet." >&2; exit 2
+bench: venv
+	$(BIN)/python tests/bench/bench_inventory.py
 
 clean:
 	-$(BIN)/python -m tests.sandbox.cli clean-hosts
