@@ -138,22 +138,22 @@ installs: [ci]
 assume_role_arn: arn:aws:iam::123456789012:role/circleci-inventory
 """
 
-import copy
-import hashlib
-import json
+import copy  # noqa: E402 - after the documentation blocks, as Ansible expects
+import hashlib  # noqa: E402
+import json  # noqa: E402
 
 try:
     import botocore
 except ImportError:
     pass  # reported by require_aws_sdk()
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleError  # noqa: E402
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code  # noqa: E402
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase  # noqa: E402
 
-from ansible_collections.circleci_server.aws.plugins.plugin_utils.circleci_inventory import (
+from ansible_collections.circleci_server.aws.plugins.plugin_utils.circleci_inventory import (  # noqa: E402
     MISSING,
     ROLE_NOMAD_CLIENT,
     ROLE_SERVICES,
@@ -392,9 +392,13 @@ class InventoryModule(AWSInventoryBase):
 
         was_cached, cached = self.get_cached_result(path, cache)
         records = None
-        if was_cached and isinstance(cached, dict) and cached.get("format") == CACHE_FORMAT:
-            if cached.get("query") == fingerprint:
-                records = cached.get("hosts")
+        if (
+            was_cached
+            and isinstance(cached, dict)
+            and cached.get("format") == CACHE_FORMAT
+            and cached.get("query") == fingerprint
+        ):
+            records = cached.get("hosts")
         if records is None:
             records = self._fetch(filters, regions)
             if self.get_option("cache"):

@@ -72,7 +72,8 @@ def validate_states(states):
     unknown = [s for s in states if s not in ALL_STATES]
     if unknown:
         raise InventoryConfigError(
-            "'instance_states' has unknown EC2 state(s) %s; valid: %s" % (", ".join(map(str, unknown)), ", ".join(ALL_STATES))
+            "'instance_states' has unknown EC2 state(s) %s; valid: %s"
+            % (", ".join(map(str, unknown)), ", ".join(ALL_STATES))
         )
     return list(states)
 
@@ -140,10 +141,7 @@ def host_record(instance, region):
 
 
 def preferred_hostname(record, source):
-    if source == "name_tag":
-        value = record["tags"].get("Name")
-    else:
-        value = record.get(source)
+    value = record["tags"].get("Name") if source == "name_tag" else record.get(source)
     return value or record["instance_id"]
 
 

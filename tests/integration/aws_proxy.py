@@ -109,7 +109,8 @@ class CountingProxy:
                 resp = conn.getresponse()
                 data = resp.read()
                 conn.close()
-                out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}]
+                skip = _HOP_BY_HOP | {"content-length"}
+                out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in skip]
                 self._reply(resp.status, out_headers, data)
 
             def _reply(self, status, headers, data):

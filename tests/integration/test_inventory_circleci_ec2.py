@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.aws_proxy import REJECTED_ACCESS_KEY, CountingProxy
 from tests.sandbox.ansible import run_inventory
-from tests.sandbox.aws import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
+from tests.sandbox.aws import DUMMY_ACCESS_KEY
 
 EAST, WEST = "us-east-1", "us-west-2"
 PLUGIN = "circleci_server.aws.circleci_ec2"
@@ -64,7 +64,9 @@ def dataset(moto_server):
     asg = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["prod-nomad-clients"])
     prod_asg_clients = [i["InstanceId"] for i in asg["AutoScalingGroups"][0]["Instances"]]
     # Five stopped clients, each its own reservation (moto pages by reservation).
-    stopped = [i for _ in range(5) for i in _run(east, ami_east, circleci__install="prod", circleci__role="nomad_client")]
+    stopped = [
+        i for _ in range(5) for i in _run(east, ami_east, circleci__install="prod", circleci__role="nomad_client")
+    ]
     east.stop_instances(InstanceIds=stopped)
     terminated = _run(east, ami_east, circleci__install="prod", circleci__role="nomad_client")
     east.terminate_instances(InstanceIds=terminated)
