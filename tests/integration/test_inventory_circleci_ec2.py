@@ -350,3 +350,24 @@ def test_missing_credentials_are_named(inventory, tmp_path):
                    "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"},
     )
     assert "no AWS credentials found" in _error_line(result)
+
+
+def test_assume_role_is_used_and_skipped_on_a_cache_hit(inventory, tmp_path):
+    config = f"""
+    regions: [us-west-2]
+    installs: [staging-2]
+    assume_role_arn: arn:aws:iam::123456789012:role/circleci-inventory
+    cache: true
+    cache_plugin: ansible.builtin.jsonfile
+    cache_connection: {tmp_path / "role-cache"}
+    cache_timeout: 600
+    """
+    first, first_data, calls = inventory(config)
+    assert first.rc == 0, first
+    assert [c.action for c in calls] == ["AssumeRole", "DescribeInstances"]
+    assert calls[1].access_key not in ("", DUMMY_ACCESS_KEY)  # signed with the role's credentials
+    assert len(first_data["_meta"]["hostvars"]) == 3
+
+    second, second_data, second_calls = inventory(config)
+    assert second.rc == 0, second
+    assert second_calls == [] and second_data == first_data
