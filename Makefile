@@ -11,7 +11,7 @@ MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard mol
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.tmp/collections
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv sandbox host-deps lint sanity unit integration molecule test demo demo-clean bench bench-demo build clean
+.PHONY: help venv sandbox host-deps lint sanity unit integration molecule test demo demo-clean bench bench-inventory bench-demo build clean
 
 help:
 	@echo "make test   - everything CI runs (lint, sanity, unit, integration, molecule)"
@@ -65,9 +65,12 @@ demo: sandbox
 demo-clean:
 	-$(BIN)/python -m tests.sandbox.demo clean
 
-bench: bench-demo
+bench: bench-inventory bench-demo
 
-# make demo first vs second run, and 1 vs 8 Nomad clients (tests/bench/README.md)
+bench-inventory: venv
+	$(BIN)/python tests/bench/bench_inventory.py
+
+# make demo first vs second run, and 1 vs 8 Nomad clients (tests/bench/bench_demo.py)
 bench-demo: sandbox
 	$(BIN)/python -m tests.bench.bench_demo
 

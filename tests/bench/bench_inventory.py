@@ -1,0 +1,177 @@
+"""Benchmark: circleci_server.aws.circleci_ec2 against amazon.aws.aws_ec2 (run with `make bench`).
+
+One run, one moto server, 5,000 Nomad clients + 1 Services instance:
+
+  1. raw      boto3 paginated DescribeInstances with the plugins' filter (the API floor)
+  2. aws_ec2  amazon.aws.aws_ec2, tag filter + keyed_groups on the role tag + compose ansible_host
+  3. plugin   circleci_ec2 with the equivalent configuration (and a cache)
+  4. cached   circleci_ec2 again within the cache timeout
+
+Every AWS call goes through a counting proxy; the cached run must make none.
+overhead = wall time - raw API time. Targets: plugin overhead <= 0.25 x aws_ec2
+overhead; cached run <= 2 s with 0 API calls. moto is slow and the machine is
+shared, so compare the figures of one run only.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.integration.aws_proxy import CountingProxy  # noqa: E402
+from tests.sandbox.ansible import ansible_env  # noqa: E402
+from tests.sandbox.aws import MotoServer  # noqa: E402
+from tests.sandbox.paths import VENV_BIN  # noqa: E402
+
+INSTALL = "bench"
+REGION = "us-east-1"
+FILTERS = [
+    {"Name": "tag:circleci:install", "Values": [INSTALL]},
+    {"Name": "instance-state-name", "Values": ["pending", "running"]},
+]
+AWS_EC2_CONFIG = f"""plugin: amazon.aws.aws_ec2
+regions: [{REGION}]
+filters:
+  tag:circleci:install: {INSTALL}
+  instance-state-name: [pending, running]
+keyed_groups:
+  - key: tags['circleci:role']
+    prefix: role
+compose:
+  ansible_host: private_ip_address
+"""
+CIRCLECI_EC2_CONFIG = """plugin: circleci_server.aws.circleci_ec2
+regions: [{region}]
+installs: [{install}]
+keyed_groups:
+  - key: tags['circleci:role']
+    prefix: role
+compose:
+  ansible_host: private_ip_address
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: {cache_dir}
+cache_timeout: 3600
+"""
+
+
+def seed(moto, clients, batch):
+    ec2 = moto.client("ec2", REGION)
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+    def launch(count, role, instance_type):
+        ec2.run_instances(
+            ImageId=ami, MinCount=count, MaxCount=count, InstanceType=instance_type,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                {"Key": "circleci:install", "Value": INSTALL}, {"Key": "circleci:role", "Value": role}]}],
+        )
+
+    launch(1, "services", "m5.2xlarge")
+    left = clients
+    while left:
+        count = min(batch, left)
+        launch(count, "nomad_client", "m5.xlarge")
+        left -= count
+
+
+def raw_describe(moto):
+    session = moto.session(REGION)
+    client = session.client("ec2", endpoint_url=moto.url, config=Config(read_timeout=900, retries={"max_attempts": 1}))
+    paginator = client.get_paginator("describe_instances")
+    pages = list(paginator.paginate(Filters=FILTERS, PaginationConfig={"PageSize": 1000}))
+    return sum(len(r["Instances"]) for page in pages for r in page["Reservations"]), len(pages)
+
+
+def run_inventory(config_path, env, out_path):
+    argv = [str(VENV_BIN / "ansible-inventory"), "-i", str(config_path), "--list", "--output", str(out_path)]
+    start = time.monotonic()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - start
+    hosts = None
+    if proc.returncode == 0:
+        hosts = len(json.loads(Path(out_path).read_text())["_meta"]["hostvars"])
+    return wall, hosts, proc
+
+
+def timed(label, func):
+    start = time.monotonic()
+    value = func()
+    elapsed = time.monotonic() - start
+    print(f"  {label}: {elapsed:.1f} s", flush=True)
+    return elapsed, value
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=250, help="instances per run_instances call while seeding")
+    args = parser.parse_args(argv)
+
+    moto = MotoServer().start()
+    proxy = CountingProxy(moto.url).start()
+    work = Path(tempfile.mkdtemp(prefix="bench-inventory-"))
+    failures = []
+    try:
+        print(f"seeding moto with {args.clients} Nomad clients + 1 Services instance", flush=True)
+        timed("seeding", lambda: seed(moto, args.clients, args.batch))
+        expected = args.clients + 1
+
+        env = moto.env()
+        env.update(AWS_URL=proxy.url, AWS_ENDPOINT_URL=proxy.url, ANSIBLE_INVENTORY_UNPARSED_FAILED="True")
+        env = ansible_env(env)
+
+        print("measuring", flush=True)
+        raw_time, (raw_hosts, raw_pages) = timed("raw boto3 DescribeInstances", lambda: raw_describe(moto))
+
+        results = {}
+        aws_ec2_cfg = work / "bench.aws_ec2.yml"
+        aws_ec2_cfg.write_text(AWS_EC2_CONFIG)
+        ours_cfg = work / "bench.circleci_ec2.yml"
+        ours_cfg.write_text(CIRCLECI_EC2_CONFIG.format(region=REGION, install=INSTALL, cache_dir=work / "cache"))
+        for label, cfg in (("aws_ec2", aws_ec2_cfg), ("circleci_ec2", ours_cfg), ("circleci_ec2 cached", ours_cfg)):
+            proxy.reset()
+            wall, hosts, proc = run_inventory(cfg, env, work / f"{label.replace(' ', '_')}.json")
+            calls = len(proxy.calls)
+            results[label] = (wall, hosts, calls)
+            print(f"  {label}: {wall:.1f} s, {hosts} hosts, {calls} API call(s)", flush=True)
+            if proc.returncode != 0:
+                failures.append(f"{label} failed (rc={proc.returncode}): {proc.stderr.strip()[-800:]}")
+            elif hosts != expected:
+                failures.append(f"{label} returned {hosts} hosts, expected {expected}")
+
+        aws_wall = results["aws_ec2"][0]
+        ours_wall = results["circleci_ec2"][0]
+        cached_wall, _, cached_calls = results["circleci_ec2 cached"]
+        aws_overhead = aws_wall - raw_time
+        ours_overhead = ours_wall - raw_time
+        ratio = ours_overhead / aws_overhead if aws_overhead > 0 else float("nan")
+
+        print()
+        print(f"{'measurement':<28}{'wall s':>9}{'overhead s':>12}{'API calls':>11}")
+        print(f"{'raw boto3 (' + str(raw_pages) + ' page(s))':<28}{raw_time:>9.1f}{'-':>12}{raw_pages:>11}")
+        for label, (wall, _hosts, calls) in results.items():
+            overhead = "-" if label.endswith("cached") else f"{wall - raw_time:.1f}"
+            print(f"{label:<28}{wall:>9.1f}{overhead:>12}{calls:>11}")
+        print()
+        print(f"hosts: raw {raw_hosts}, expected {expected}")
+        verdict = "met" if ratio <= 0.25 else "NOT met"
+        print(f"plugin overhead / aws_ec2 overhead = {ratio:.3f} (target <= 0.25): {verdict}")
+        cached_ok = cached_wall <= 2.0 and cached_calls == 0
+        print(f"cached run {cached_wall:.2f} s with {cached_calls} API calls (target <= 2 s, 0 calls): "
+              f"{'met' if cached_ok else 'NOT met'}")
+        for failure in failures:
+            print("FAILED: " + failure)
+        return 1 if failures else 0
+    finally:
+        proxy.stop()
+        moto.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
