@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""nomad stand-in: NOT HashiCorp Nomad.
+
+Packaged as `nomad` inside a release zip laid out like HashiCorp's (see
+build_release.py), so the nomad_client role installs it exactly as it would
+install the real binary. It answers:
+
+    nomad version                     -> "Nomad v<version> (nomad stand-in, not HashiCorp Nomad)"
+    nomad agent -config <file|dir>    -> a long-lived agent (see below)
+
+The agent parses the HCL config (the subset CircleCI's config.hcl uses:
+attributes, nested blocks, lists, maps, strings, numbers, booleans) and
+listens on the HTTP port (ports { http }, default 4646) on bind_addr
+(default 0.0.0.0), answering:
+
+    GET  /v1/agent/self      {"config": {...parsed config...}, "member": {...}, "standin": true}
+    GET  /v1/status/leader   "<advertise rpc>:<rpc port>" (server) or the first server (client)
+    GET  /v1/node/self       this client's node (client mode; stand-in-only path)
+    GET  /v1/nodes           server mode: the clients that registered, in /v1/nodes list shape
+    POST /v1/standin/register  server mode, STAND-IN-ONLY endpoint: a client registers itself
+
+Server mode (`server { enabled = true }`) also listens on the RPC port
+(default 4647; connections are accepted and closed). Client mode POSTs its
+node to http://<server host>:<server http port, 4646>/v1/standin/register
+for every entry of client { servers = [...] } every few seconds, tolerating
+servers that are absent. Stdlib only.
+"""
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = "@VERSION@"  # build_release.py substitutes the release version
+STANDIN_NOTE = "nomad stand-in, not HashiCorp Nomad"
+REGISTER_INTERVAL = float(os.environ.get("NOMAD_STANDIN_REGISTER_INTERVAL", "5"))
+SERVER_HTTP_PORT = 4646
+
+# --- HCL subset parser -------------------------------------------------------
+
+_TOKEN = re.compile(
+    r'\s+|#[^\n]*|//[^\n]*|/\*.*?\*/'
+    r'|(?P<str>"(?:[^"\\]|\\.)*")'
+    r'|(?P<num>-?\d+(?:\.\d+)?)'
+    r'|(?P<ident>[A-Za-z_][A-Za-z0-9_.\-]*)'
+    r'|(?P<punct>[=:{}\[\],])',
+    re.S,
+)
+
+
+class HCLError(ValueError):
+    pass
+
+
+def _tokens(text):
+    pos = 0
+    out = []
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            line = text.count("\n", 0, pos) + 1
+            raise HCLError(f"line {line}: unexpected character {text[pos]!r}")
+        pos = m.end()
+        kind = m.lastgroup
+        if kind is None:
+            continue
+        val = m.group(kind)
+        if kind == "str":
+            val = json.loads(val)
+        elif kind == "num":
+            val = float(val) if "." in val else int(val)
+        elif kind == "ident" and val in ("true", "false"):
+            kind, val = "bool", val == "true"
+        out.append((kind, val))
+    return out
+
+
+class _Parser:
+    def __init__(self, tokens):
+        self.toks = tokens
+        self.i = 0
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else (None, None)
+
+    def take(self, punct=None):
+        tok = self.peek()
+        if tok[0] is None:
+            raise HCLError("unexpected end of file")
+        if punct is not None and tok != ("punct", punct):
+            raise HCLError(f"expected {punct!r}, got {tok[1]!r}")
+        self.i += 1
+        return tok
+
+    def body(self, closing=None):
+        result = {}
+        while True:
+            kind, val = self.peek()
+            if kind is None and closing is None:
+                return result
+            if (kind, val) == ("punct", closing):
+                self.take()
+                return result
+            if kind == "punct" and val == ",":
+                self.take()
+                continue
+            if kind not in ("ident", "str"):
+                raise HCLError(f"expected a key, got {val!r}")
+            self.take()
+            key = val
+            nxt = self.peek()
+            if nxt in (("punct", "="), ("punct", ":")):
+                self.take()
+                result[key] = self.value()
+            else:
+                labels = []
+                while self.peek()[0] == "str":
+                    labels.append(self.take()[1])
+                self.take("{")
+                block = self.body("}")
+                for label in reversed(labels):
+                    block = {label: block}
+                existing = result.get(key)
+                if isinstance(existing, dict):
+                    existing.update(block)
+                else:
+                    result[key] = block
+
+    def value(self):
+        kind, val = self.take()
+        if kind in ("str", "num", "bool"):
+            return val
+        if (kind, val) == ("punct", "["):
+            items = []
+            while self.peek() != ("punct", "]"):
+                items.append(self.value())
+                if self.peek() == ("punct", ","):
+                    self.take()
+            self.take("]")
+            return items
+        if (kind, val) == ("punct", "{"):
+            return self.body("}")
+        raise HCLError(f"unexpected {val!r}")
+
+
+def parse_hcl(text):
+    return _Parser(_tokens(text)).body()
+
+
+def load_config(paths):
+    config = {}
+    for path in paths:
+        files = [path]
+        if os.path.isdir(path):
+            files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".hcl"))
+        for name in files:
+            with open(name, encoding="utf-8") as handle:
+                try:
+                    config.update(parse_hcl(handle.read()))
+                except HCLError as exc:
+                    raise HCLError(f"{name}: {exc}") from exc
+    return config
+
+
+# --- agent -------------------------------------------------------------------
+
+
+class Agent:
+    def __init__(self, config):
+        self.config = config
+        ports = config.get("ports", {})
+        self.http_port = int(ports.get("http", 4646))
+        self.rpc_port = int(ports.get("rpc", 4647))
+        self.bind_addr = config.get("bind_addr", "0.0.0.0")
+        advertise = config.get("advertise", {})
+        self.advertise_http = advertise.get("http", self.bind_addr)
+        self.advertise_rpc = advertise.get("rpc", self.bind_addr)
+        self.server_enabled = bool(config.get("server", {}).get("enabled", False))
+        client = config.get("client", {})
+        self.client_enabled = bool(client.get("enabled", False))
+        self.servers = list(client.get("servers", []))
+        self.name = config.get("name") or socket.gethostname()
+        self.datacenter = config.get("datacenter", "dc1")
+        self.node_class = client.get("node_class", "")
+        self.data_dir = config.get("data_dir", "/opt/nomad")
+        self.node_id = self._node_id()
+        self.registered = {}  # server mode: node id -> node
+        self.lock = threading.Lock()
+
+    def _node_id(self):
+        path = os.path.join(self.data_dir, "standin-node-id")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError:
+            node_id = str(uuid.uuid4())
+            try:
+                os.makedirs(self.data_dir, exist_ok=True)
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(node_id)
+            except OSError:
+                pass
+            return node_id
+
+    def node(self):
+        return {
+            "ID": self.node_id,
+            "Name": self.name,
+            "Datacenter": self.datacenter,
+            "NodeClass": self.node_class,
+            "Address": self.advertise_http,
+            "HTTPAddr": f"{self.advertise_http}:{self.http_port}",
+            "Status": "ready",
+            "Drain": False,
+            "Version": VERSION,
+            "Standin": True,
+        }
+
+    def register_loop(self):
+        body = json.dumps(self.node()).encode()
+        while True:
+            for server in self.servers:
+                host = server.rsplit(":", 1)[0] if ":" in server else server
+                url = f"http://{host}:{SERVER_HTTP_PORT}/v1/standin/register"
+                request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+                try:
+                    urllib.request.urlopen(request, timeout=3).read()
+                except OSError as exc:
+                    log(f"client: registration with {server} failed ({exc}); retrying")
+            time.sleep(REGISTER_INTERVAL)
+
+    def rpc_listener(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.bind_addr, self.rpc_port))
+        sock.listen(16)
+        while True:
+            conn, _ = sock.accept()
+            conn.close()
+
+    def handler(self):
+        agent = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "nomad-standin"
+
+            def log_message(self, fmt, *args):
+                log("http: " + fmt % args)
+
+            def reply(self, code, payload):
+                data = json.dumps(payload, indent=2).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):  # noqa: N802 (http.server API)
+                path = self.path.split("?", 1)[0].rstrip("/")
+                if path == "/v1/agent/self":
+                    self.reply(200, {
+                        "config": agent.config,
+                        "member": {"Name": agent.name, "Addr": agent.advertise_rpc,
+                                   "Tags": {"dc": agent.datacenter, "build": VERSION}},
+                        "stats": {"nomad": {"server": str(agent.server_enabled).lower(),
+                                            "client": str(agent.client_enabled).lower()}},
+                        "standin": True,
+                    })
+                elif path == "/v1/status/leader":
+                    leader = f"{agent.advertise_rpc}:{agent.rpc_port}" if agent.server_enabled else (
+                        agent.servers[0] if agent.servers else "")
+                    self.reply(200, leader)
+                elif path == "/v1/node/self" and agent.client_enabled:
+                    self.reply(200, agent.node())
+                elif path == "/v1/nodes" and agent.server_enabled:
+                    with agent.lock:
+                        nodes = [dict(n, Status="ready" if time.time() - n["LastSeen"] < 4 * REGISTER_INTERVAL
+                                      else "down") for n in agent.registered.values()]
+                    self.reply(200, nodes)
+                else:
+                    self.reply(404, {"error": f"{path} is not served by the nomad stand-in"})
+
+            def do_POST(self):  # noqa: N802 (http.server API)
+                path = self.path.split("?", 1)[0].rstrip("/")
+                if path != "/v1/standin/register" or not agent.server_enabled:
+                    self.reply(404, {"error": f"{path} is not served by the nomad stand-in"})
+                    return
+                length = int(self.headers.get("Content-Length", "0"))
+                try:
+                    node = json.loads(self.rfile.read(length) or b"{}")
+                    node_id = node["ID"]
+                except (ValueError, KeyError, TypeError):
+                    self.reply(400, {"error": "body must be a JSON node with an ID"})
+                    return
+                node["LastSeen"] = time.time()
+                with agent.lock:
+                    known = node_id in agent.registered
+                    agent.registered[node_id] = node
+                if not known:
+                    log(f"server: node {node.get('Name')} ({node_id}) registered from {self.client_address[0]}")
+                self.reply(200, {"Index": len(agent.registered)})
+
+        return Handler
+
+    def run(self):
+        mode = " + ".join(m for m, on in (("server", self.server_enabled), ("client", self.client_enabled)) if on)
+        log(f"==> Nomad agent configuration ({STANDIN_NOTE}), version {VERSION}")
+        log(f"    mode: {mode or 'none'}; name: {self.name}; datacenter: {self.datacenter}; "
+            f"node_class: {self.node_class}; servers: {self.servers}")
+        log(f"    http: {self.bind_addr}:{self.http_port} (advertised {self.advertise_http})")
+        if self.server_enabled:
+            threading.Thread(target=self.rpc_listener, daemon=True).start()
+            log(f"    rpc: {self.bind_addr}:{self.rpc_port}")
+        if self.client_enabled and self.servers:
+            threading.Thread(target=self.register_loop, daemon=True).start()
+        httpd = ThreadingHTTPServer((self.bind_addr, self.http_port), self.handler())
+        log("==> Nomad agent started (stand-in)")
+        httpd.serve_forever()
+
+
+def log(message):
+    print(message, flush=True)
+
+
+USAGE = f"""usage: nomad version | nomad agent -config <file or dir> [-config ...]
+({STANDIN_NOTE}: only `version` and `agent` are implemented)"""
+
+
+def main(argv):
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 1
+    if argv[0] in ("version", "-version", "--version", "-v"):
+        print(f"Nomad v{VERSION} ({STANDIN_NOTE})")
+        return 0
+    if argv[0] == "agent":
+        paths = []
+        args = argv[1:]
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg in ("-config", "--config") and i + 1 < len(args):
+                paths.append(args[i + 1])
+                i += 2
+                continue
+            if arg.startswith(("-config=", "--config=")):
+                paths.append(arg.split("=", 1)[1])
+            i += 1
+        if not paths:
+            print("nomad stand-in: agent needs -config <file or dir>", file=sys.stderr)
+            return 1
+        try:
+            config = load_config(paths)
+        except (OSError, HCLError) as exc:
+            print(f"nomad stand-in: error loading configuration: {exc}", file=sys.stderr)
+            return 1
+        Agent(config).run()
+        return 0
+    print(f"nomad stand-in: command {argv[0]!r} is not implemented\n{USAGE}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
