@@ -86,7 +86,7 @@ def _get(url):
 
 
 def test_version_says_stand_in(tmp_path):
-    zip_path, _ = build_release.build("0.9.3", tmp_path)
+    zip_path = build_release.build("0.9.3", tmp_path)[0]
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(tmp_path / "bin")
     binary = tmp_path / "bin" / "nomad"
