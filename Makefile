@@ -36,7 +36,9 @@ host-deps:
 lint: venv
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
-	$(BIN)/ansible-lint --profile production --offline
+	# A private HOME: a copy of this collection installed under ~/.ansible (Molecule
+	# does that) would otherwise shadow the checkout being linted.
+	mkdir -p .tmp/lint-home && HOME=$(CURDIR)/.tmp/lint-home $(BIN)/ansible-lint --profile production --offline
 
 sanity: venv
 	bash tests/sandbox/bin/sanity.sh

@@ -16,12 +16,12 @@ description:
   - Credentials, profiles, O(endpoint_url), O(regions) and O(assume_role_arn) behave as in
     M(amazon.aws.ec2_instance_info) and the C(amazon.aws.aws_ec2) inventory plugin (same base class).
   - The configuration file name must end in C(circleci_ec2.yml) or C(circleci_ec2.yaml).
-  - "Host variables: C(instance_id), C(instance_type), C(instance_state), C(image_id), C(launch_time) (ISO 8601),
-    C(region), C(availability_zone), C(vpc_id), C(subnet_id), C(private_ip_address), C(public_ip_address),
+  - "Host variables: C(instance_id), C(instance_type), C(instance_state), C(launch_time) (ISO 8601),
+    C(region), C(availability_zone), C(subnet_id), C(private_ip_address), C(public_ip_address),
     C(private_dns_name), C(public_dns_name) (null when the instance has none), C(tags) (dict),
     C(circleci_install), C(circleci_role) and C(ansible_host)."
 author:
-  - circleci_server.aws maintainers
+  - circleci_server.aws maintainers (@circleci-server-aws)
 extends_documentation_fragment:
   - inventory_cache
   - constructed
@@ -193,6 +193,10 @@ def _first_line(error):
 class InventoryModule(AWSInventoryBase):
     NAME = "circleci_server.aws.circleci_ec2"
     INVENTORY_FILE_SUFFIXES = ("circleci_ec2.yml", "circleci_ec2.yaml")
+
+    class TemplatedOptions(AWSInventoryBase.TemplatedOptions):
+        # `installs` may be templated (AWX passes the install name as an env var lookup).
+        TEMPLATABLE_OPTIONS = AWSInventoryBase.TemplatedOptions.TEMPLATABLE_OPTIONS + ("installs",)
 
     def __init__(self):
         super().__init__()

