@@ -50,14 +50,18 @@ def counts(demo):
 
 def test_terraform_failure_mid_apply_then_rerun_converges(demo):
     demo.proxy.reset()
-    demo.proxy.fail_once("autoscaling", "CreateAutoScalingGroup", "ValidationError",
-                         "injected by the test: the Auto Scaling group could not be created")
+    # The launch template is refused once: the resources created in parallel stay, the
+    # Auto Scaling group (which needs the template) is never created. (Refusing the group
+    # itself makes Terraform add a launch template version on the rerun, and moto cannot
+    # launch from a version made by CreateLaunchTemplateVersion: a moto gap.)
+    demo.proxy.fail_once("ec2", "CreateLaunchTemplate", "InvalidParameterValue",
+                         "injected by the test: the launch template could not be created")
     rc, output, _ = demo.run_site(extra=["--tags", "provision"], stream=False, log_name="midapply", boot_hosts=False)
     assert rc != 0, output[-4000:]
     assert "injected by the test" in output
     assert demo.proxy.injected("failure"), "the fault was never hit"
     partial = counts(demo)
-    assert partial["asgs"] == 0 and partial["services"] == 1, partial  # it failed half way
+    assert partial["asgs"] == 0 and any(partial.values()), partial  # it failed half way
 
     demo.proxy.reset()
     rc, output, _ = demo.run_site(extra=["--tags", "provision"], stream=False, log_name="rerun", boot_hosts=False)
