@@ -58,7 +58,7 @@ def test_terraform_failure_mid_apply_then_rerun_converges(demo):
                          "injected by the test: the launch template could not be created")
     rc, output, _ = demo.run_site(extra=["--tags", "provision"], stream=False, log_name="midapply", boot_hosts=False)
     assert rc != 0, output[-4000:]
-    assert "injected by the test" in output
+    assert "injected by the test" in output, "\n".join(line[:800] for line in output.splitlines() if "fatal" in line)
     assert demo.proxy.injected("failure"), "the fault was never hit"
     partial = counts(demo)
     assert partial["asgs"] == 0 and any(partial.values()), partial  # it failed half way
