@@ -66,7 +66,7 @@ def secret_values(demo, first_run):
 def recap(output):
     hosts = {}
     for line in output[output.rfind("PLAY RECAP"):].splitlines()[1:]:
-        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        match = re.match(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", line.strip())
         if match:
             hosts[match[1]] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match[2])}
     return hosts
