@@ -413,6 +413,9 @@ class Demo:
         env["AWS_URL"] = env["AWS_ENDPOINT_URL"] = self.endpoint_url()
         env["ANSIBLE_FORKS"] = str(max(8, self.nomad_clients + 1))
         env["ANSIBLE_TIMEOUT"] = "30"
+        # A plugin cache of its own: Terraform's shared cache is not safe for concurrent inits.
+        env["TF_PLUGIN_CACHE_DIR"] = str(self.dir / "terraform-plugin-cache")
+        (self.dir / "terraform-plugin-cache").mkdir(parents=True, exist_ok=True)
         # One docker exec per task instead of copy + exec (as ansible.cfg would set it for SSH).
         env.setdefault("ANSIBLE_PIPELINING", "True")
         # Per-task timings at the end of the run (the benchmark reads them too).

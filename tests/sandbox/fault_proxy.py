@@ -2,6 +2,7 @@
 
     proxy = FaultProxy(moto.url).start()
     proxy.throttle_every = 3                       # every 3rd request: the service's throttling error
+    proxy.throttle_first = 2                       # and/or the first 2 requests
     proxy.fail_once("autoscaling", "CreateAutoScalingGroup", "ValidationError", "injected")
     ... point endpoint_url / the Terraform override at proxy.url ...
     proxy.events                                   # what was injected, with service, action, user agent
@@ -51,6 +52,7 @@ class FaultProxy:
     def __init__(self, upstream, host="127.0.0.1", port=0):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.throttle_every = 0
+        self.throttle_first = 0
         self.failures = []  # [service, action, code, message, remaining]
         self.events = []
         self.requests = 0
@@ -78,7 +80,7 @@ class FaultProxy:
 
     def reset(self):
         with self.lock:
-            self.throttle_every, self.failures, self.events, self.requests = 0, [], [], 0
+            self.throttle_every, self.throttle_first, self.failures, self.events, self.requests = 0, 0, [], [], 0
 
     def injected(self, kind=None, agent=None):
         return [e for e in self.events if (kind is None or e["kind"] == kind)
@@ -93,7 +95,8 @@ class FaultProxy:
                     self.events.append({"kind": "failure", "service": service, "action": action,
                                         "user_agent": user_agent})
                     return client_error(service, failure[2], failure[3], json_protocol)
-            if self.throttle_every and self.requests % self.throttle_every == 0:
+            every = self.throttle_every and self.requests % self.throttle_every == 0
+            if every or self.requests <= self.throttle_first:
                 self.events.append({"kind": "throttle", "service": service, "action": action,
                                     "user_agent": user_agent})
                 return throttling_error(service, json_protocol)
