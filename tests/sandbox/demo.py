@@ -378,9 +378,13 @@ class Demo:
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.install_dir.chmod(0o700)
         # moto fidelity gaps (TESTBED.md): it keeps neither disable_api_termination nor the
-        # instance's security groups outside its network interface.
+        # instance's security groups outside its network interface; and it answers
+        # DescribeLaunchTemplateVersions with the template's own tags added as a
+        # "launch-template" tag specification, which the provider would "fix" on every run.
         extra = ('resource "aws_instance" "services" {\n  lifecycle {\n'
-                 '    ignore_changes = [disable_api_termination, vpc_security_group_ids]\n  }\n}\n')
+                 '    ignore_changes = [disable_api_termination, vpc_security_group_ids]\n  }\n}\n'
+                 'resource "aws_launch_template" "nomad_clients" {\n  lifecycle {\n'
+                 '    ignore_changes = [tag_specifications]\n  }\n}\n')
         path = sandbox_terraform.write_moto_override(workdir, self.endpoint_url(), REGION, extra)
         text = "".join(line for line in path.read_text().splitlines(keepends=True)
                        if not line.strip().startswith(("access_key", "secret_key")))
