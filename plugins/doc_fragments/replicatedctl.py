@@ -25,3 +25,14 @@ requirements:
 notes:
   - Secrets are passed to C(replicatedctl) on standard input, never on its command line.
 """
+
+    # Check mode and diff support, the same for every replicatedctl module.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and report what would change without changing it.
+    support: full
+  diff_mode:
+    description: Returns the before and after state when run with C(--diff), secrets masked.
+    support: full
+"""

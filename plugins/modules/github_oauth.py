@@ -26,6 +26,7 @@ author:
   - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
+  - circleci_server.aws.replicatedctl.attributes
 options:
   github_type:
     description:
@@ -97,13 +98,6 @@ options:
       - Put the C(ghe_*) settings into Replicated after a successful check. V(false) only checks.
     type: bool
     default: true
-attributes:
-  check_mode:
-    description: Can run in check mode and report what would change without changing it.
-    support: full
-  diff_mode:
-    description: Returns the before and after state when run with C(--diff), secrets masked.
-    support: full
 notes:
   - Proxies come from the C(https_proxy), C(http_proxy) and C(no_proxy) environment variables (use the task's
     C(environment)).

@@ -18,6 +18,7 @@ author:
   - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
+  - circleci_server.aws.replicatedctl.attributes
 options:
   state:
     description:
@@ -50,13 +51,6 @@ options:
       - Seconds to wait before starting again after C(no such image).
     type: float
     default: 30
-attributes:
-  check_mode:
-    description: Can run in check mode and report what would change without changing it.
-    support: full
-  diff_mode:
-    description: Returns the before and after state when run with C(--diff), secrets masked.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -19,6 +19,7 @@ author:
   - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
+  - circleci_server.aws.replicatedctl.attributes
 options:
   settings:
     description:
@@ -51,13 +52,6 @@ options:
       - Pass C(--skip-validation) to C(app-config import).
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check mode and report what would change without changing it.
-    support: full
-  diff_mode:
-    description: Returns the before and after state when run with C(--diff), secrets masked.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -19,6 +19,7 @@ author:
   - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
+  - circleci_server.aws.replicatedctl.attributes
 options:
   password:
     description:
@@ -34,13 +35,6 @@ options:
     type: str
     choices: [on_create, always]
     default: on_create
-attributes:
-  check_mode:
-    description: Can run in check mode and report what would change without changing it.
-    support: full
-  diff_mode:
-    description: Returns the before and after state when run with C(--diff), secrets masked.
-    support: full
 """
 
 EXAMPLES = r"""

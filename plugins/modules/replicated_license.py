@@ -20,6 +20,7 @@ author:
   - circleci_server.aws contributors (@circleci-server-aws)
 extends_documentation_fragment:
   - circleci_server.aws.replicatedctl
+  - circleci_server.aws.replicatedctl.attributes
 options:
   path:
     description:
@@ -45,13 +46,6 @@ options:
       - Load the license even when a license with the same ID (or an unidentifiable one) is loaded already.
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check mode and report what would change without changing it.
-    support: full
-  diff_mode:
-    description: Returns the before and after state when run with C(--diff), secrets masked.
-    support: full
 """
 
 EXAMPLES = r"""
