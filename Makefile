@@ -1,6 +1,6 @@
 # One way to set up, one way to test. Every target installs what it needs.
 #   make test      lint + sanity + unit + integration + molecule
-#   make demo      (not built yet)
+#   make demo      the whole install rehearsed locally (make demo-clean removes it)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,11 +11,11 @@ MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard mol
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.tmp/collections
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv sandbox host-deps lint sanity unit integration molecule test demo bench build clean
+.PHONY: help venv sandbox host-deps lint sanity unit integration molecule test demo demo-clean bench bench-inventory bench-demo build clean
 
 help:
 	@echo "make test   - everything CI runs (lint, sanity, unit, integration, molecule)"
-	@echo "make demo   - not built yet: the full install rehearsed locally"
+	@echo "make demo   - the whole install rehearsed locally (emulated AWS + local hosts); make demo-clean"
 	@echo "make venv | lint | sanity | unit | integration | molecule | build | clean"
 
 $(STAMP): requirements.txt requirements-test.txt
@@ -61,11 +61,20 @@ test: lint sanity unit integration molecule
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/dist
 
-demo:
-	@echo "make demo is not built yet (see the issue 'site.yml end to end, make demo')." >&2; exit 2
+demo: sandbox
+	$(BIN)/python -m tests.sandbox.demo up
 
-bench: venv
+demo-clean:
+	-$(BIN)/python -m tests.sandbox.demo clean
+
+bench: bench-inventory bench-demo
+
+bench-inventory: venv
 	$(BIN)/python tests/bench/bench_inventory.py
+
+# make demo first vs second run, and 1 vs 8 Nomad clients (tests/bench/bench_demo.py)
+bench-demo: sandbox
+	$(BIN)/python -m tests.bench.bench_demo
 
 clean:
 	-$(BIN)/python -m tests.sandbox.cli clean-hosts

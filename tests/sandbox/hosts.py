@@ -125,8 +125,9 @@ def ensure_base_image(packages=BASE_PACKAGES, suite=BASE_SUITE):
 class SystemdHost:
     """One systemd container standing in for one EC2 host."""
 
-    def __init__(self, name, image=None, labels=None, hostname=None):
+    def __init__(self, name, image=None, labels=None, hostname=None, run_args=()):
         self.name = name
+        self.run_args = list(run_args)  # extra `docker run` options (network, ip, aliases)
         self.image = image
         self.labels = dict(labels or {})
         self.hostname = hostname or name
@@ -138,7 +139,8 @@ class SystemdHost:
         for key, value in {**dict([CONTAINER_LABEL.split("=")]), **self.labels}.items():
             label_args += ["--label", f"{key}={value}"]
         docker(
-            "run", "-d", "--name", self.name, "--hostname", self.hostname, *label_args, *RUN_OPTIONS, image,
+            "run", "-d", "--name", self.name, "--hostname", self.hostname, *label_args, *RUN_OPTIONS, *self.run_args,
+            image,
             "/sbin/init",
         )
         if wait:

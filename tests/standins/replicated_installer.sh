@@ -91,6 +91,30 @@ Restart=always
 WantedBy=multi-user.target
 UNIT
 
+# What Replicated starts on `replicatedctl app start` (CircleCI's containers and
+# the Nomad server): the CircleCI app stand-in, when the server offers it.
+install -d -m 0755 /usr/local/lib/replicated-standin/nomad
+if curl -fsS -o /usr/local/lib/replicated-standin/circleci_app.py "${BASE_URL}/standins/circleci_app.py" \
+   && curl -fsS -o /usr/local/lib/replicated-standin/nomad/nomad.py "${BASE_URL}/standins/nomad/nomad.py"; then
+  cat > /etc/systemd/system/circleci-app-standin.service <<'UNIT'
+[Unit]
+Description=CircleCI app (stand-in, not CircleCI): listens while replicatedctl says the app is started
+After=network.target replicated.service
+
+[Service]
+ExecStart=/usr/bin/python3 /usr/local/lib/replicated-standin/circleci_app.py --nomad /usr/local/lib/replicated-standin/nomad/nomad.py
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  APP_STANDIN=1
+else
+  echo "replicated installer stand-in: no CircleCI app stand-in on ${BASE_URL}; app start opens no ports" >&2
+  APP_STANDIN=0
+fi
+
 systemctl daemon-reload
 systemctl enable --now replicated.service
+if [ "$APP_STANDIN" = 1 ]; then systemctl enable --now circleci-app-standin.service; fi
 echo "replicated installer stand-in: installed Replicated ${REPLICATED_TAG} (stand-in), local address ${LOCAL_ADDRESS}"

@@ -1,0 +1,142 @@
+"""Bad input ends the run early, with one line naming the variable, and leaves AWS untouched.
+
+Each case starts from a complete, valid set of inputs (the control case proves
+it passes the input checks), changes one thing, and runs the real site.yml
+against an empty moto account. The run must fail in the input checks — before
+preflight, Terraform or any host — with a one-line reason that names the
+variable, never echo a secret, and leave no resource in moto.
+"""
+import json
+import re
+
+import pytest
+
+from tests.sandbox.ansible import run_playbook
+from tests.sandbox.paths import REPO_ROOT
+
+SECRET_VALUES = {
+    "circleci_secret_passphrase": "Abc123Passphrase",
+    "circleci_console_password": "console-password-123",
+    "circleci_github_client_secret": "0123456789abcdef0123456789abcdef01234567",
+}
+UNSET = object()
+
+
+@pytest.fixture(scope="module")
+def license_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("license") / "license.rli"
+    path.write_text(json.dumps({"license_id": "bad-inputs-test"}))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def valid_inputs(license_file, tmp_path):
+    return {
+        "circleci_prefix": "cci-bad-inputs",
+        "circleci_region": "us-east-1",
+        "circleci_vpc_id": "vpc-0123456789abcdef0",
+        "circleci_subnet_id": "subnet-0123abcd",
+        "circleci_key_name": "admin-key",
+        "circleci_ami_id": "",
+        "circleci_daily_active_users": 40,
+        "circleci_services_instance_type": "m5.2xlarge",
+        "circleci_nomad_min": 1,
+        "circleci_nomad_desired": 1,
+        "circleci_nomad_max": 2,
+        "circleci_admin_cidrs": ["203.0.113.0/24"],
+        "circleci_user_cidrs": ["10.0.0.0/8"],
+        "circleci_hostname": "circleci.example.test",
+        "circleci_scheme": "https",
+        "circleci_version": "2.16",
+        "circleci_license_path": str(license_file),
+        "circleci_github_type": "public",
+        "circleci_github_client_id": "Iv1.0123456789abcdef",
+        "circleci_http_proxy": "",
+        "circleci_https_proxy": "",
+        "circleci_no_proxy": "",
+        "circleci_install_dir": str(tmp_path / "install"),
+        "circleci_tags": {"team": "platform"},
+        **SECRET_VALUES,
+    }
+
+
+# (id, variable the message must name, changes to the valid inputs)
+BAD_INPUTS = [
+    ("prefix-missing", "circleci_prefix", {"circleci_prefix": UNSET}),
+    ("prefix-uppercase", "circleci_prefix", {"circleci_prefix": "Prod_CI"}),
+    ("prefix-too-long", "circleci_prefix", {"circleci_prefix": "a" * 30}),
+    ("region-incomplete", "circleci_region", {"circleci_region": "us-east"}),
+    ("region-uppercase", "circleci_region", {"circleci_region": "US-EAST-1"}),
+    ("vpc-malformed", "circleci_vpc_id", {"circleci_vpc_id": "vpc_123"}),
+    ("subnet-malformed", "circleci_subnet_id", {"circleci_subnet_id": "sub-1234"}),
+    ("key-name-empty", "circleci_key_name", {"circleci_key_name": ""}),
+    ("ami-not-an-id", "circleci_ami_id", {"circleci_ami_id": "ubuntu-22.04"}),
+    ("users-zero", "circleci_daily_active_users", {"circleci_daily_active_users": 0}),
+    ("users-text", "circleci_daily_active_users", {"circleci_daily_active_users": "many"}),
+    ("instance-type-bogus", "circleci_services_instance_type", {"circleci_services_instance_type": "huge"}),
+    ("nomad-min-above-max", "circleci_nomad_min", {"circleci_nomad_min": 5, "circleci_nomad_desired": 5}),
+    ("nomad-negative", "circleci_nomad_min", {"circleci_nomad_min": -1}),
+    ("admin-cidr-host-bits", "circleci_admin_cidrs", {"circleci_admin_cidrs": ["10.0.0.1/8"]}),
+    ("admin-cidrs-not-a-list", "circleci_admin_cidrs", {"circleci_admin_cidrs": "10.0.0.0/8"}),
+    ("user-cidrs-empty", "circleci_user_cidrs", {"circleci_user_cidrs": []}),
+    ("hostname-with-scheme", "circleci_hostname", {"circleci_hostname": "https://ci.example.com"}),
+    ("hostname-with-space", "circleci_hostname", {"circleci_hostname": "ci example.com"}),
+    ("scheme-ftp", "circleci_scheme", {"circleci_scheme": "ftp"}),
+    ("version-unknown", "circleci_version", {"circleci_version": "3.0"}),
+    ("passphrase-symbols", "circleci_secret_passphrase", {"circleci_secret_passphrase": "pass phrase!"}),
+    ("passphrase-empty", "circleci_secret_passphrase", {"circleci_secret_passphrase": ""}),
+    ("license-unset", "circleci_license_path", {"circleci_license_path": UNSET}),
+    ("license-missing-file", "circleci_license_path", {"circleci_license_path": "/nonexistent/license.rli"}),
+    ("console-password-short", "circleci_console_password", {"circleci_console_password": "short"}),
+    ("github-type-gitlab", "circleci_github_type", {"circleci_github_type": "gitlab"}),
+    ("ghe-host-missing", "circleci_github_enterprise_host", {"circleci_github_type": "enterprise"}),
+    ("client-id-space", "circleci_github_client_id", {"circleci_github_client_id": "not an id"}),
+    ("client-secret-short", "circleci_github_client_secret", {"circleci_github_client_secret": "x"}),
+    ("proxy-without-scheme", "circleci_http_proxy", {"circleci_http_proxy": "proxy.example.com:3128"}),
+    ("tags-reserved-key", "circleci_tags", {"circleci_tags": {"circleci:install": "other"}}),
+    ("route53-zone-malformed", "circleci_route53_zone_id", {"circleci_route53_zone_id": "zone1"}),
+    ("install-dir-relative", "circleci_install_dir", {"circleci_install_dir": "relative/dir"}),
+]
+
+# "fatal: [host]: FAILED! => {...}" or, in a loop, "failed: [host] (item=...) => {...}"
+FATAL = re.compile(r"^(?:fatal: \[[^\]]+\]: FAILED!|failed: \[[^\]]+\] \(item=[^)]*\)) => (\{.*\})$", re.M)
+
+
+def apply_changes(inputs, changes):
+    result = dict(inputs)
+    for key, value in changes.items():
+        if value is UNSET:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def test_valid_inputs_pass_the_checks(aws, valid_inputs):
+    result = run_playbook(REPO_ROOT / "playbooks" / "inputs.yml", extra_vars=valid_inputs, env=aws.env())
+    assert result.rc == 0, str(result)
+
+
+def test_there_are_at_least_25_distinct_bad_inputs():
+    assert len({case[0] for case in BAD_INPUTS}) >= 25
+    assert len({json.dumps(case[2], sort_keys=True, default=repr) for case in BAD_INPUTS}) == len(BAD_INPUTS)
+
+
+@pytest.mark.parametrize("variable,changes", [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_stops_the_run_naming_the_variable(aws, valid_inputs, variable, changes):
+    inputs = apply_changes(valid_inputs, changes)
+    result = run_playbook(REPO_ROOT / "site.yml", extra_vars=inputs, env=aws.env(), timeout=300)
+    assert result.rc != 0, str(result)
+    fatals = FATAL.findall(result.stdout)
+    assert len(fatals) == 1, f"expected one failed task:\n{result}"
+    message = json.loads(fatals[0])["msg"]
+    assert variable in message, f"the reason does not name {variable}: {message}"
+    assert "\n" not in message.strip()
+    # It stopped in the input checks, before preflight, Terraform or any host.
+    assert "PLAY [Preflight]" not in result.stdout
+    assert "TASK [circleci_server.aws.infrastructure" not in result.stdout
+    for name, value in SECRET_VALUES.items():
+        if inputs.get(name) == value:
+            assert value not in result.output(), f"{name} leaked into the output"
+    assert aws.is_empty(), aws.resource_counts()

@@ -1,0 +1,159 @@
+"""The whole install through the real site.yml, in the demo sandbox (tests/sandbox/demo.py).
+
+One module-scoped environment, two runs, many assertions:
+  run 1 (-vvv): moto + Terraform + the inventory plugin + one container per EC2
+         instance + every role + the app modules + validation; the replicatedctl
+         stand-in answers the first `app start` with "no such image";
+  run 2: the same again must change nothing.
+Then the secrets: none of them in run 1's -vvv output, in the Terraform working
+directory's listing, or in the hosts' logs; every file holding one is 0600.
+"""
+import json
+import re
+import stat
+import uuid
+
+import pytest
+
+from tests.sandbox.aws import DUMMY_SECRET_KEY
+from tests.sandbox.demo import Demo
+
+pytestmark = pytest.mark.slow
+
+NOMAD_CLIENTS = 2
+
+
+@pytest.fixture(scope="module")
+def demo(base_image):
+    name = "e2e" + uuid.uuid4().hex[:4]
+    env = Demo(name=name, subnet="10.214.%d.0/24" % (uuid.uuid4().int % 200 + 20), nomad_clients=NOMAD_CLIENTS)
+
+    def no_such_image_once(instance, host):
+        # Before the roles run: the replicatedctl stand-in will fail the first `app start`
+        # with "Failure reported from operator: no such image", as a fresh install can.
+        if instance["role"] == "services":
+            host.exec("mkdir", "-p", "/var/lib/replicated-standin")
+            host.exec("sh", "-c", "umask 077; printf '%s' '{\"faults\": {\"no_such_image_times\": 1}}' "
+                                  "> /var/lib/replicated-standin/state.json")
+
+    env.boot_hooks.append(no_such_image_once)
+    yield env
+    env.clean()
+
+
+@pytest.fixture(scope="module")
+def first_run(demo):
+    rc, output, seconds = demo.run_site(extra=["-vvv"], stream=False, log_name="run1")
+    assert rc == 0, f"site.yml failed (rc={rc}); log {demo.dir / 'run1.log'}\n{output[-8000:]}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def second_run(demo, first_run):
+    rc, output, seconds = demo.run_site(stream=False, log_name="run2")
+    assert rc == 0, f"second site.yml failed (rc={rc}):\n{output[-8000:]}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def secret_values(demo, first_run):
+    values = demo.secret_values()
+    values["license"] = (demo.dir / "license.rli").read_text()
+    values["aws_secret_key"] = DUMMY_SECRET_KEY
+    return values
+
+
+def recap(output):
+    hosts = {}
+    for line in output[output.rfind("PLAY RECAP"):].splitlines()[1:]:
+        match = re.match(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", line.strip())
+        if match:
+            hosts[match[1]] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match[2])}
+    return hosts
+
+
+def test_first_run_installs_every_host(demo, first_run):
+    hosts = recap(first_run)
+    instances = demo.instances()
+    assert len([i for i in instances if i["role"] == "services"]) == 1
+    assert len([i for i in instances if i["role"] == "nomad_client"]) == NOMAD_CLIENTS
+    for instance in instances:
+        assert instance["id"] in hosts, f"{instance['id']} was not configured: {hosts}"
+        assert hosts[instance["id"]]["failed"] == 0 and hosts[instance["id"]]["unreachable"] == 0
+
+
+def test_validation_names_each_check_and_passes(first_run):
+    for check in ("CHECK the Services machine listens on its ports", "CHECK the app state is started",
+                  "CHECK the web app answers over HTTP and HTTPS on the Services machine",
+                  "CHECK every Nomad client is registered with the Nomad server",
+                  "CHECK the Nomad agent service is running", "CHECK the client resolves the Services host name"):
+        assert f"TASK [{check}" in first_run
+    assert "All checks passed" in first_run
+
+
+def test_no_such_image_was_retried(first_run):
+    used = [int(n) for n in re.findall(r'"image_retries_used": (\d+)', first_run)]
+    assert used and max(used) == 1, "the app start did not go through one 'no such image' retry"
+
+
+def test_terraform_state_and_outputs_kept(demo, first_run):
+    outputs = json.loads((demo.install_dir / "outputs.json").read_text())
+    for key in ("services_instance_id", "bucket_name", "queue_url", "console_url", "app_url", "nomad_asg_name"):
+        assert outputs.get(key), key
+    assert demo.moto.client("s3").head_bucket(Bucket=outputs["bucket_name"])
+
+
+def test_second_run_changes_nothing(second_run):
+    hosts = recap(second_run)
+    assert hosts and all(h["failed"] == 0 for h in hosts.values())
+    changed = {host: counts["changed"] for host, counts in hosts.items() if counts["changed"]}
+    assert not changed, f"second run changed something: {changed}"
+
+
+def test_no_secret_in_verbose_output(first_run, secret_values):
+    for name, value in secret_values.items():
+        assert value not in first_run, f"{name} appears in the -vvv output"
+
+
+def test_no_secret_in_terraform_workdir_listing(demo, secret_values, first_run):
+    listing = "\n".join(str(p.relative_to(demo.install_dir)) for p in demo.install_dir.rglob("*"))
+    for name, value in secret_values.items():
+        assert value not in listing, name
+
+
+def test_install_dir_files_holding_secrets_are_0600(demo, secret_values, first_run):
+    holders = []
+    for path in demo.install_dir.rglob("*"):
+        if not path.is_file() or ".terraform" in path.parts:
+            continue
+        text = path.read_text(errors="replace")
+        assert secret_values["aws_secret_key"] not in text, f"the AWS secret key is written to {path}"
+        if any(value in text for value in secret_values.values()):
+            holders.append(path)
+            mode = stat.S_IMODE(path.stat().st_mode)
+            assert mode == 0o600, f"{path} holds a secret with mode {mode:o}"
+    # The rendered inputs are private whether or not they hold a secret today.
+    tfvars = demo.install_dir / "terraform" / "terraform.tfvars"
+    assert stat.S_IMODE(tfvars.stat().st_mode) == 0o600
+    print(f"install-dir files holding a secret: {holders or 'none'}")
+
+
+def test_no_secret_in_host_logs_and_secret_files_0600(demo, secret_values, first_run):
+    from tests.sandbox.hosts import SystemdHost
+
+    secrets_list = "\n".join(v for v in secret_values.values() if "\n" not in v.strip()) + "\n"
+    for instance in demo.instances():
+        host = SystemdHost(demo.container_name(instance["id"]))
+        journal = host.output("journalctl", "--no-pager", "-o", "cat", check=False)
+        logs = host.output("sh", "-c", "cat /var/log/*.log /var/log/*/*.log 2>/dev/null", check=False)
+        for name, value in secret_values.items():
+            assert value not in journal, f"{name} is in the journal of {instance['id']}"
+            assert value not in logs, f"{name} is in /var/log of {instance['id']}"
+        found = host.exec("sh", "-c", "cat > /tmp/.secrets && grep -rlF -f /tmp/.secrets /etc /var/lib /opt /root "
+                          "/usr/local 2>/dev/null; rm -f /tmp/.secrets", check=False,
+                          input_bytes=secrets_list.encode()).stdout.decode().split()
+        for path in found:
+            mode = host.output("stat", "-c", "%a %U", path)
+            assert mode in ("600 root", "400 root"), f"{instance['id']}:{path} holds a secret with mode {mode}"
+        if instance["role"] == "services":
+            assert found, "the Services machine should hold the passphrase in its hand-off file"

