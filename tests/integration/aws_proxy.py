@@ -20,7 +20,7 @@ import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-REJECTED_ACCESS_KEY = "AKIATESTREJECTEDKEY0"
+REJECTED_ACCESS_KEY = "testing-rejected-access-key"  # fake on purpose, no real key shape
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
 _AUTH_FAILURE = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>AuthFailure</Code>'
