@@ -25,7 +25,7 @@ from botocore.config import Config
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.integration.aws_proxy import CountingProxy  # noqa: E402
-from tests.sandbox.ansible import ansible_env  # noqa: E402
+from tests.sandbox.ansible import ansible_env, plain_values  # noqa: E402
 from tests.sandbox.aws import MotoServer  # noqa: E402
 from tests.sandbox.paths import VENV_BIN  # noqa: E402
 
@@ -113,19 +113,11 @@ def run_inventory(config_path, env, out_path):
     return wall, hosts, proc
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def write_static_inventory(listing_path, static_path):
     """The same hosts, groups and variables as a plain YAML-plugin inventory: the CLI's own floor."""
-    listing = _plain(json.loads(Path(listing_path).read_text()))
+    listing = plain_values(json.loads(Path(listing_path).read_text()))
     hostvars = listing.pop("_meta")["hostvars"]
     children = {
         name: {"hosts": {host: None for host in group.get("hosts", [])}}

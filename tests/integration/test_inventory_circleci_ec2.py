@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.integration.aws_proxy import REJECTED_ACCESS_KEY, CountingProxy
-from tests.sandbox.ansible import run_inventory
+from tests.sandbox.ansible import plain_values, run_inventory
 from tests.sandbox.aws import DUMMY_ACCESS_KEY
 
 EAST, WEST = "us-east-1", "us-west-2"
@@ -118,20 +118,11 @@ def inventory(tmp_path, proxy, moto_server):
                 env[key] = value
         proxy.reset()
         result, data = run_inventory(path, env=env, extra_args=extra_args)
-        return result, _plain(data), list(proxy.calls)
+        return result, plain_values(data), list(proxy.calls)
 
     return run
 
 
-def _plain(value):
-    """ansible-inventory writes strings from AWS as {"__ansible_unsafe": "..."}; compare plain values."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _members(data, group):

@@ -100,6 +100,17 @@ def run_playbook(playbook, inventory=None, extra_vars=None, env=None, check=Fals
     return _run(argv, ansible_env(env), cwd, timeout)
 
 
+def plain_values(value):
+    """ansible-inventory writes strings from AWS as {"__ansible_unsafe": "..."}; give plain values."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_values(v) for v in value]
+    return value
+
+
 def run_inventory(inventory_file, env=None, cwd=REPO_ROOT, timeout=600, extra_args=()):
     """ansible-inventory --list; returns (AnsibleResult, parsed JSON or None)."""
     argv = [str(VENV_BIN / "ansible-inventory"), "-i", str(inventory_file), "--list", *extra_args]
