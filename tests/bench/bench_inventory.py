@@ -113,8 +113,6 @@ def run_inventory(config_path, env, out_path):
     return wall, hosts, proc
 
 
-
-
 def write_static_inventory(listing_path, static_path):
     """The same hosts, groups and variables as a plain YAML-plugin inventory: the CLI's own floor."""
     listing = plain_values(json.loads(Path(listing_path).read_text()))

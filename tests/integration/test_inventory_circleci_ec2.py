@@ -123,8 +123,6 @@ def inventory(tmp_path, proxy, moto_server):
     return run
 
 
-
-
 def _members(data, group):
     return set(data.get(group, {}).get("hosts", []))
 

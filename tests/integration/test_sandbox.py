@@ -52,7 +52,6 @@ def test_moto_reset_leaves_nothing_behind(aws):
     assert aws.resource_counts() == {k: 0 for k in aws.resource_counts()}
 
 
-
 def test_systemd_host_runs_docker_inside(systemd_host):
     host = systemd_host("docker")
     state = host.wait_running()
