@@ -18,7 +18,7 @@ description:
   - The configuration file name must end in C(circleci_ec2.yml) or C(circleci_ec2.yaml).
   - "Host variables: C(instance_id), C(instance_type), C(instance_state), C(launch_time) (ISO 8601),
     C(region), C(availability_zone), C(subnet_id), C(private_ip_address), C(public_ip_address),
-    C(private_dns_name), C(public_dns_name) (null when the instance has none), C(tags) (dict),
+    C(private_dns_name), C(public_dns_name) (null when the instance has none), C(ec2_tags) (dict; not C(tags), a reserved playbook keyword that ansible-core warns about),
     C(circleci_install), C(circleci_role) and C(ansible_host)."
 author:
   - circleci_server.aws maintainers (@circleci-server-aws)
@@ -119,7 +119,7 @@ filters:
 keyed_groups:
   - key: instance_type
     prefix: type
-  - key: tags['circleci:role']
+  - key: ec2_tags['circleci:role']
     prefix: role
 groups:
   big_clients: circleci_role == 'nomad_client' and instance_type.startswith('m5.4')
@@ -168,7 +168,7 @@ from ansible_collections.circleci_server.aws.plugins.plugin_utils.circleci_inven
     validate_states,
 )
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: tags published as ec2_tags
 CREDENTIAL_ERRORS = (
     "AuthFailure",
     "UnrecognizedClientException",

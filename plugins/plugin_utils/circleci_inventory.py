@@ -132,14 +132,14 @@ def host_record(instance, region):
         "public_ip_address": instance.get("PublicIpAddress") or None,
         "private_dns_name": instance.get("PrivateDnsName") or None,
         "public_dns_name": instance.get("PublicDnsName") or None,
-        "tags": tags,
+        "ec2_tags": tags,
         "circleci_install": tags.get(INSTALL_TAG),
         "circleci_role": tags.get(ROLE_TAG),
     }
 
 
 def preferred_hostname(record, source):
-    value = record["tags"].get("Name") if source == "name_tag" else record.get(source)
+    value = record["ec2_tags"].get("Name") if source == "name_tag" else record.get(source)
     return value or record["instance_id"]
 
 
@@ -151,7 +151,7 @@ _MISSING = object()
 
 
 def parse_simple_reference(expression):
-    """Split 'tags["circleci:role"]' into ('tags', ['circleci:role']); None when it is anything more."""
+    """Split 'ec2_tags["circleci:role"]' into ('ec2_tags', ['circleci:role']); None when it is anything more."""
     if not isinstance(expression, str):
         return None
     match = _SIMPLE_ROOT.match(expression)

@@ -165,14 +165,16 @@ def test_groups_and_hostvars_for_two_installs(inventory, dataset, moto_server):
     assert hv["instance_type"] == "m5.large"
     assert hv["instance_state"] == "running"
     assert hv["launch_time"].startswith(instance["LaunchTime"].strftime("%Y-%m-%dT%H:%M"))
-    assert hv["tags"] == {"circleci:install": "prod", "circleci:role": "services", "Name": "prod-services"}
+    assert hv["ec2_tags"] == {"circleci:install": "prod", "circleci:role": "services", "Name": "prod-services"}
     assert hv["circleci_install"] == "prod"
     assert hv["circleci_role"] == "services"
+    assert "tags" not in hv  # a reserved playbook keyword: ansible-core would warn on every run
+    assert "reserved name" not in result.stderr, result.stderr
 
     client = hostvars[d["prod_clients"][0]]
     assert client["circleci_role"] == "nomad_client"
     assert client["instance_type"] == "m5.xlarge"  # from the ASG's launch template
-    assert client["tags"]["aws:autoscaling:groupName"] == "prod-nomad-clients"
+    assert client["ec2_tags"]["aws:autoscaling:groupName"] == "prod-nomad-clients"
     west = hostvars[d["staging_clients"][0]]
     assert west["region"] == WEST and west["public_ip_address"] and west["public_dns_name"]
 
@@ -217,12 +219,12 @@ def test_compose_groups_and_keyed_groups(inventory, dataset):
         installs: [prod, staging-2]
         compose:
           nomad_node_name: instance_id
-          role_from_tag: tags['circleci:role']
+          role_from_tag: ec2_tags['circleci:role']
           label: "circleci_install ~ '/' ~ (circleci_role | default('none', true))"
         groups:
           big_clients: instance_type == 'm5.xlarge'
         keyed_groups:
-          - key: tags['circleci:role']
+          - key: ec2_tags['circleci:role']
             prefix: role
           - key: region
             prefix: aws
@@ -248,7 +250,7 @@ def test_strict_compose_fails_on_undefined_variable(inventory):
         installs: [prod]
         strict: true
         compose:
-          role_from_tag: tags['circleci:role']
+          role_from_tag: ec2_tags['circleci:role']
     """)
     assert result.rc != 0
     assert "role_from_tag" in result.stderr

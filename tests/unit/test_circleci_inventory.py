@@ -36,7 +36,7 @@ def test_host_record_is_flat_and_json_safe():
     record = host_record(INSTANCE, "us-east-1")
     assert record["launch_time"] == "2026-11-29T18:00:00+00:00"
     assert record["public_ip_address"] is None and record["public_dns_name"] is None
-    assert record["tags"] == {"circleci:install": "prod", "circleci:role": "nomad_client"}
+    assert record["ec2_tags"] == {"circleci:install": "prod", "circleci:role": "nomad_client"}
     assert (record["circleci_install"], record["circleci_role"]) == ("prod", "nomad_client")
     assert record["region"] == "us-east-1"
     assert (record["availability_zone"], record["instance_state"]) == ("us-east-1b", "running")
@@ -44,7 +44,7 @@ def test_host_record_is_flat_and_json_safe():
 
 def test_host_record_without_tags_has_no_install():
     record = host_record({"InstanceId": "i-1"}, "eu-west-1")
-    assert record["tags"] == {} and record["circleci_install"] is None and record["private_ip_address"] is None
+    assert record["ec2_tags"] == {} and record["circleci_install"] is None and record["private_ip_address"] is None
 
 
 def test_install_group_name_follows_contract():
@@ -105,8 +105,8 @@ def test_hostname_falls_back_to_instance_id():
     "expression, expected",
     [
         ("private_ip_address", "10.0.1.5"),
-        (" tags['circleci:role'] ", "nomad_client"),
-        ('tags["circleci:install"]', "prod"),
+        (" ec2_tags['circleci:role'] ", "nomad_client"),
+        ('ec2_tags["circleci:install"]', "prod"),
         ("groups_list[1]", "b"),
         ("groups_list[-1]", "b"),
         ("nested.inner.value", 3),
@@ -127,7 +127,7 @@ def test_anything_but_a_plain_reference_goes_to_jinja(expression):
     assert parse_simple_reference(expression) is None
 
 
-@pytest.mark.parametrize("expression", ["missing", "tags['absent']", "tags.items", "groups_list[5]", "instance_id.x"])
+@pytest.mark.parametrize("expression", ["missing", "ec2_tags['absent']", "ec2_tags.items", "groups_list[5]", "instance_id.x"])
 def test_unresolvable_references_are_left_to_jinja(expression):
     variables = dict(host_record(INSTANCE, "us-east-1"), groups_list=["a"])
     assert resolve_simple_reference(parse_simple_reference(expression), variables) is MISSING
