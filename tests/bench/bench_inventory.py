@@ -62,7 +62,7 @@ CIRCLECI_EC2_CONFIG = """plugin: circleci_server.aws.circleci_ec2
 regions: [{region}]
 installs: [{install}]
 keyed_groups:
-  - key: tags['circleci:role']
+  - key: ec2_tags['circleci:role']
     prefix: role
 compose:
   ansible_host: private_ip_address

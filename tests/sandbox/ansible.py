@@ -97,7 +97,11 @@ def run_playbook(playbook, inventory=None, extra_vars=None, env=None, check=Fals
     if forks:
         argv += ["--forks", str(forks)]
     argv += list(extra_args)
-    return _run(argv, ansible_env(env), cwd, timeout)
+    try:
+        return _run(argv, ansible_env(env), cwd, timeout)
+    finally:
+        if extra_vars:
+            vars_file.unlink(missing_ok=True)  # it may hold test secrets
 
 
 def plain_values(value):
