@@ -18,7 +18,8 @@ description:
   - The configuration file name must end in C(circleci_ec2.yml) or C(circleci_ec2.yaml).
   - "Host variables: C(instance_id), C(instance_type), C(instance_state), C(launch_time) (ISO 8601),
     C(region), C(availability_zone), C(subnet_id), C(private_ip_address), C(public_ip_address),
-    C(private_dns_name), C(public_dns_name) (null when the instance has none), C(ec2_tags) (dict; not C(tags), a reserved playbook keyword that ansible-core warns about),
+    C(private_dns_name), C(public_dns_name) (null when the instance has none),
+    C(ec2_tags) (dict; not C(tags), a reserved playbook keyword that ansible-core warns about),
     C(circleci_install), C(circleci_role) and C(ansible_host)."
 author:
   - circleci_server.aws maintainers (@circleci-server-aws)

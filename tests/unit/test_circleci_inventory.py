@@ -127,7 +127,9 @@ def test_anything_but_a_plain_reference_goes_to_jinja(expression):
     assert parse_simple_reference(expression) is None
 
 
-@pytest.mark.parametrize("expression", ["missing", "ec2_tags['absent']", "ec2_tags.items", "groups_list[5]", "instance_id.x"])
+@pytest.mark.parametrize(
+    "expression", ["missing", "ec2_tags['absent']", "ec2_tags.items", "groups_list[5]", "instance_id.x"]
+)
 def test_unresolvable_references_are_left_to_jinja(expression):
     variables = dict(host_record(INSTANCE, "us-east-1"), groups_list=["a"])
     assert resolve_simple_reference(parse_simple_reference(expression), variables) is MISSING
