@@ -14,10 +14,12 @@ every ansible-playbook waits for), the AWS requests inside it, and the CLI's own
 JSON output of all hostvars. Every AWS call, raw ones included, goes through the
 same counting proxy; the cached run must make none.
 
-overhead = plugin time - raw API time, with plugin time = the inventory load
-(the headline) and, for comparison, the whole CLI wall time. Targets: plugin
-overhead <= 0.25 x aws_ec2 overhead; cached run <= 2 s with 0 API calls. moto is
-slow and the machine is shared, so compare the figures of one run only.
+overhead = the plugin's run (inventory load) - the AWS requests inside that same
+run (the calls raw boto3 makes, timed in place: moto's answer time drifts by
+several seconds between runs, so subtracting another run's time is noise). The
+issue's coarser form, CLI wall - raw API time, is printed next to it. Targets:
+plugin overhead <= 0.25 x aws_ec2 overhead; cached run <= 2 s with 0 API calls.
+moto is slow and the machine is shared, so compare the figures of one run only.
 """
 import argparse
 import json
@@ -201,26 +203,25 @@ def main(argv=None):
         print(f"raw API time = mean of {raw_before:.1f} s and {raw_after:.1f} s = {raw_time:.1f} s "
               f"({raw_pages} page(s), {raw_hosts} hosts; expected {expected})")
         print(f"{'measurement':<22}{'CLI wall':>9}{'load':>7}{'in API':>8}{'output':>8}"
-              f"{'overhead':>10}{'(wall)':>8}{'calls':>7}")
+              f"{'overhead':>10}{'wall-raw':>10}{'calls':>7}")
         for label, (wall, _hosts, calls, t) in results.items():
             cached = label.endswith("cached")
             load, api, output = t.get("load", float("nan")), t.get("api", float("nan")), t.get("output", float("nan"))
-            overhead = "-" if cached else f"{load - raw_time:.1f}"
+            overhead = "-" if cached else f"{load - api:.1f}"
             wall_overhead = "-" if cached else f"{wall - raw_time:.1f}"
-            print(f"{label:<22}{wall:>9.1f}{load:>7.1f}{api:>8.1f}{output:>8.1f}{overhead:>10}{wall_overhead:>8}{calls:>7}")
+            print(f"{label:<22}{wall:>9.1f}{load:>7.1f}{api:>8.1f}{output:>8.1f}{overhead:>10}{wall_overhead:>10}{calls:>7}")
         print("  load = the plugin's run (inventory load); in API = AWS requests inside it; output = --list JSON;")
-        print("  overhead = load - raw API time; (wall) = CLI wall - raw API time")
+        print("  overhead = load - in API; wall-raw = CLI wall - raw API time (the coarse form)")
 
-        def ratio(measure):
-            aws = measure(results["aws_ec2"]) - raw_time
-            ours = measure(results["circleci_ec2"]) - raw_time
+        def ratio(overhead_of):
+            aws, ours = overhead_of(results["aws_ec2"]), overhead_of(results["circleci_ec2"])
             return ours / aws if aws > 0 else float("nan")
 
-        load_ratio = ratio(lambda r: r[3].get("load", float("nan")))
-        wall_ratio = ratio(lambda r: r[0])
+        load_ratio = ratio(lambda r: r[3].get("load", float("nan")) - r[3].get("api", float("nan")))
+        wall_ratio = ratio(lambda r: r[0] - raw_time)
         print()
         print(f"plugin overhead / aws_ec2 overhead = {load_ratio:.3f} (target <= 0.25): "
-              f"{'met' if load_ratio <= 0.25 else 'NOT met'}; on CLI wall time {wall_ratio:.3f}")
+              f"{'met' if load_ratio <= 0.25 else 'NOT met'}; coarse form (CLI wall - raw) {wall_ratio:.3f}")
         cached_wall, _cached_hosts, cached_calls, cached_t = results["circleci_ec2 cached"]
         cached_load = cached_t.get("load", float("nan"))
         cached_ok = cached_load <= 2.0 and cached_calls == 0
