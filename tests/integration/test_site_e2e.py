@@ -157,3 +157,20 @@ def test_no_secret_in_host_logs_and_secret_files_0600(demo, secret_values, first
             assert mode in ("600 root", "400 root"), f"{instance['id']}:{path} holds a secret with mode {mode}"
         if instance["role"] == "services":
             assert found, "the Services machine should hold the passphrase in its hand-off file"
+
+
+def test_validation_fails_naming_a_port_nobody_listens_on(demo, second_run):
+    """Last in this module: it stops the console (port 8800) on the Services machine, then starts it again."""
+    from tests.sandbox.hosts import SystemdHost
+
+    services = next(i for i in demo.instances() if i["role"] == "services")
+    host = SystemdHost(demo.container_name(services["id"]))
+    host.exec("systemctl", "stop", "replicated")
+    try:
+        rc, output, _seconds = demo.run_site(extra=["--tags", "validate", "-e", "circleci_validate_timeout=2"],
+                                             stream=False, log_name="validate-port-down")
+    finally:
+        host.exec("systemctl", "start", "replicated")
+    assert rc != 0
+    assert "CHECK FAILED: nothing listens on port 8800/tcp" in output, output[-4000:]
+    assert "All checks passed" not in output
