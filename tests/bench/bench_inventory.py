@@ -189,7 +189,7 @@ def main(argv=None):
                 failures.append(f"{label} failed (rc={proc.returncode}): {proc.stderr.strip()[-800:]}")
             elif hosts != expected:
                 failures.append(f"{label} returned {hosts} hosts, expected {expected}")
-        raw_after, _ = timed("raw boto3 DescribeInstances again", lambda: raw_describe(moto, proxy.url))
+        raw_after = timed("raw boto3 DescribeInstances again", lambda: raw_describe(moto, proxy.url))[0]
         raw_time = (raw_before + raw_after) / 2
 
         floor_wall = None
