@@ -12,14 +12,7 @@ Errors have each protocol's real shape, so the SDKs classify them as AWS would:
 EC2 `RequestLimitExceeded` (503, EC2 XML), S3 `SlowDown` (503), JSON-protocol
 `ThrottlingException` (400), query-protocol `Throttling` (400, ErrorResponse XML).
 """
-import http.client
-import re
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+from .aws_proxy_base import AwsProxy
 
 
 def throttling_error(service, json_protocol):
@@ -48,31 +41,16 @@ def client_error(service, code, message, json_protocol):
                              f"</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>").encode()
 
 
-class FaultProxy:
+class FaultProxy(AwsProxy):
+    upstream_timeout = 120
+
     def __init__(self, upstream, host="127.0.0.1", port=0):
-        self.upstream = urllib.parse.urlsplit(upstream)
         self.throttle_every = 0
         self.throttle_first = 0
         self.failures = []  # [service, action, code, message, remaining]
         self.events = []
         self.requests = 0
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.thread = None
-
-    @property
-    def url(self):
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self):
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(upstream, host, port)
 
     def fail_once(self, service, action, code, message):
         with self.lock:
@@ -102,51 +80,5 @@ class FaultProxy:
                 return throttling_error(service, json_protocol)
         return None
 
-    def _handler(self):
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                scope = SCOPE.search(self.headers.get("Authorization", ""))
-                service = scope[1] if scope else "unknown"
-                target = self.headers.get("X-Amz-Target", "")
-                json_protocol = bool(target) or "json" in self.headers.get("Content-Type", "")
-                action = target.rsplit(".", 1)[-1] if target else ""
-                if not action:
-                    query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-                    form = urllib.parse.parse_qs(body.decode(errors="replace")) if body and b"Action=" in body else {}
-                    action = (query.get("Action") or form.get("Action") or [self.command + " " + self.path])[0]
-                fault = proxy._decide(service, action, json_protocol, self.headers.get("User-Agent", ""))
-                if fault:
-                    status, content_type, payload = fault
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=120)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                self.send_response(resp.status)
-                for key, value in resp.getheaders():
-                    if key.lower() not in HOP_HEADERS and key.lower() != "content-length":
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _forward  # noqa: N815
-
-        return Handler
+    def intercept(self, request):
+        return self._decide(request.service or "unknown", request.action, request.json_protocol, request.user_agent)
