@@ -51,8 +51,10 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Reads only, so it runs the same in check mode.
     support: full
   diff_mode:
+    description: Changes nothing, so there is no difference to show.
     support: none
 notes:
   - Reading files owned by root needs C(become).

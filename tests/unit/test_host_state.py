@@ -125,7 +125,7 @@ def test_packages_are_read_from_dpkg_and_compared_as_apt_would():
     import subprocess
 
     def run(argv):
-        proc = subprocess.run(argv, capture_output=True, text=True)
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
     reader = HostStateReader(run_command=run, dpkg_query=shutil.which("dpkg-query"))
