@@ -42,6 +42,22 @@ output "instance_profile_name" {
   value = aws_iam_instance_profile.circleci.name
 }
 
+output "nomad_client_iam_role_name" {
+  value = aws_iam_role.nomad_client.name
+}
+
+output "nomad_client_instance_profile_name" {
+  value = aws_iam_instance_profile.nomad_client.name
+}
+
+output "nomad_client_instance_profile_arn" {
+  value = aws_iam_instance_profile.nomad_client.arn
+}
+
+output "services_http_tokens" {
+  value = var.services_http_tokens
+}
+
 output "vm_security_group_id" {
   value = aws_security_group.vm.id
 }
