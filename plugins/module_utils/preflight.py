@@ -205,7 +205,8 @@ class Preflight:
         return status
 
     def run(self, vpc_id=None, subnet_id=None, subnet_type="auto", key_name=None, ami_id=None,
-            ami_name_filter=None, docker_versions=None, os_requirements=None, nomad_max=None, services_count=1, address_headroom=20, services_instance_type=None,
+            ami_name_filter=None, docker_versions=None, os_requirements=None, nomad_max=None, services_count=1,
+            address_headroom=20, services_instance_type=None,
             nomad_instance_type=None, services_requirement=None, nomad_requirement=None, strict_sizing=False,
             iam_actions=None, license_path=None, license_content=None, secret_passphrase=None,
             terraform_binary=None):

@@ -10,6 +10,11 @@ output "services_instance_id" {
   value = aws_instance.services.id
 }
 
+# Kept by a teardown (delete_on_termination = false): the teardown names it.
+output "services_root_volume_id" {
+  value = aws_instance.services.root_block_device[0].volume_id
+}
+
 output "services_private_ip" {
   value = aws_instance.services.private_ip
 }
