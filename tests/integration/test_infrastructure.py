@@ -221,6 +221,12 @@ def _as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def _condition(statement):
+    """A statement's Condition with every value a list (IAM treats "x" and ["x"] alike)."""
+    return {test: {key: _as_list(value) for key, value in pairs.items()}
+            for test, pairs in statement.get("Condition", {}).items()}
+
+
 def _statements(iam, role):
     names = iam.list_role_policies(RoleName=role)["PolicyNames"]
     assert names == [role]
@@ -259,8 +265,8 @@ def test_services_policy_is_what_the_app_does(install):
         assert set(_as_list(statement["Action"])) == actions, sid
         assert set(_as_list(statement["Resource"])) == resources, sid
     # Only vm-service's own instances and volumes (the vendor's tag condition).
-    assert statements["VmServiceManage"]["Condition"] == {
-        "StringEquals": {"ec2:ResourceTag/ManagedBy": "circleci-vm-service"}}
+    assert _condition(statements["VmServiceManage"]) == {
+        "StringEquals": {"ec2:ResourceTag/ManagedBy": ["circleci-vm-service"]}}
     all_actions = {a for st in statements.values() for a in _as_list(st["Action"])}
     assert "sts:GetFederationToken" not in all_actions
     assert not {a for a in all_actions if a.endswith(":*") or a == "*"}
@@ -273,13 +279,13 @@ def test_services_role_may_assume_itself(install):
     role = iam.get_role(RoleName=f"{PREFIX}-circleci")["Role"]
     trust = _document(role["AssumeRolePolicyDocument"])["Statement"]
     account = install["server"].client("sts").get_caller_identity()["Account"]
-    by_principal = {json.dumps(st["Principal"], sort_keys=True): st for st in trust}
-    assert set(by_principal) == {
-        json.dumps({"Service": "ec2.amazonaws.com"}), json.dumps({"AWS": f"arn:aws:iam::{account}:root"})}
-    itself = by_principal[json.dumps({"AWS": f"arn:aws:iam::{account}:root"})]
-    assert itself["Action"] == "sts:AssumeRole"
+    by_principal = {(kind, who): st for st in trust for kind, whom in st["Principal"].items() for who in _as_list(whom)}
+    assert set(by_principal) == {("Service", "ec2.amazonaws.com"), ("AWS", f"arn:aws:iam::{account}:root")}
+    itself = by_principal[("AWS", f"arn:aws:iam::{account}:root")]
+    assert _as_list(itself["Action"]) == ["sts:AssumeRole"]
+    assert all(st["Effect"] == "Allow" for st in trust)
     # Narrowed to the role itself: no other principal of the account may assume it.
-    assert itself["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role["Arn"]}}
+    assert _condition(itself) == {"ArnEquals": {"aws:PrincipalArn": [role["Arn"]]}}
 
 
 def test_nomad_clients_have_their_own_minimal_role(install):
@@ -308,7 +314,7 @@ def test_nomad_clients_have_their_own_minimal_role(install):
         ("sqs:ReceiveMessage", queue_arn),
         ("sqs:DeleteMessage", queue_arn),
     }
-    assert statements["BootstrapList"]["Condition"] == {"StringLike": {"s3:prefix": "bootstrap/*"}}
+    assert _condition(statements["BootstrapList"]) == {"StringLike": {"s3:prefix": ["bootstrap/*"]}}
     assert all(st["Effect"] == "Allow" for st in statements.values())
     # The clients the group launched carry it (moto propagates the template's profile, if it keeps one).
     clients = [i for r in server.client("ec2").describe_instances(Filters=[
