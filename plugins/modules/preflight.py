@@ -28,7 +28,7 @@ description:
   - C(key_pair) - the EC2 key pair exists in the region.
   - C(ami) - the AMI exists and is available; without O(ami_id), the image provisioning would pick (Canonical's
     newest matching O(ami_name_filter)) exists. With O(docker_versions), its Ubuntu release (from the image's name
-    or description) must be able to run each of them by O(os_requirements): C(fail) when Docker has no packages of
+    or description) must be able to run each of them by O(os_requirements) - C(fail) when Docker has no packages of
     that version for the release or the release boots with cgroup v2 and the version predates cgroup v2 support;
     C(warn) when the release cannot be told or the data has nothing on a version. C(skip) when neither an AMI nor a
     filter is given.
