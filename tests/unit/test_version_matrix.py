@@ -7,6 +7,10 @@ from ansible.template import Templar, trust_as_template
 
 from tests.sandbox.paths import REPO_ROOT
 
+# The collection finder is already set up by the test session; the plugin
+# loader (for the `file` lookup the defaults use) still needs initialising.
+pytestmark = pytest.mark.filterwarnings("ignore:AnsibleCollectionFinder has already been configured")
+
 VERSIONS = yaml.safe_load((REPO_ROOT / "data" / "versions.yml").read_text())
 ROWS = VERSIONS["circleci_server_versions"]
 
