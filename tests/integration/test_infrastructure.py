@@ -31,6 +31,7 @@ CONTRACT_OUTPUTS = {
     "bucket_name", "queue_url", "iam_role_name", "instance_profile_name", "vm_security_group_id",
     "subnet_id", "region", "nomad_asg_name", "services_root_volume_id", "services_http_tokens",
     "nomad_client_iam_role_name", "nomad_client_instance_profile_name", "nomad_client_instance_profile_arn",
+    "nomad_client_terminating_hook_name",
 }
 CANONICAL = "099720109477"
 OLD_TFVARS = 'prefix = "from-make-init"\n'
@@ -425,6 +426,51 @@ def test_tfvars_is_private_backed_up_and_free_of_credentials(install):
     assert backups[0].read_text() == OLD_TFVARS
     assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
     assert stat.S_IMODE(install["dir"].stat().st_mode) == 0o700
+
+
+def test_scale_in_is_held_by_a_terminating_hook_that_notifies_the_shutdown_queue(install):
+    server = install["server"]
+    iam = server.client("iam")
+    outputs = json.loads((install["dir"] / "outputs.json").read_text())
+    account = server.client("sts").get_caller_identity()["Account"]
+    queue_arn = f"arn:aws:sqs:us-east-1:{account}:{PREFIX}-shutdown-queue"
+    hooks = server.client("autoscaling").describe_lifecycle_hooks(
+        AutoScalingGroupName=f"{PREFIX}-nomad-clients")["LifecycleHooks"]
+    # Only the terminating hook: a launching one would hold every launch (no bootstrap completes it yet).
+    assert [h["LifecycleHookName"] for h in hooks] == [f"{PREFIX}-nomad-client-terminating"]
+    hook = hooks[0]
+    # The name the nomad_client drain agent derives from the circleci:install tag.
+    assert outputs["nomad_client_terminating_hook_name"] == hook["LifecycleHookName"]
+    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+    assert hook["DefaultResult"] == "CONTINUE"
+    assert hook["HeartbeatTimeout"] == 600
+    assert hook["NotificationTargetARN"] == queue_arn
+    role = iam.get_role(RoleName=f"{PREFIX}-nomad-lifecycle")["Role"]
+    assert hook["RoleARN"] == role["Arn"]
+    # Auto Scaling, and nothing else, assumes the role; it may only post to that queue.
+    trust = _document(role["AssumeRolePolicyDocument"])["Statement"]
+    assert [(st["Effect"], st["Principal"], _as_list(st["Action"])) for st in trust] == [
+        ("Allow", {"Service": "autoscaling.amazonaws.com"}, ["sts:AssumeRole"])]
+    statements = _statements(iam, f"{PREFIX}-nomad-lifecycle")
+    granted = {(a, r) for st in statements.values() for a in _as_list(st["Action"]) for r in _as_list(st["Resource"])}
+    assert granted == {("sqs:SendMessage", queue_arn), ("sqs:GetQueueUrl", queue_arn)}
+    assert all(st["Effect"] == "Allow" and not st.get("Condition") for st in statements.values())
+
+
+def test_a_rerun_keeps_the_desired_capacity_scaling_set(install):
+    server = install["server"]
+    autoscaling = server.client("autoscaling")
+    group_name = f"{PREFIX}-nomad-clients"
+    # The install asked for 2 (min 1, max 5); someone scales to 3 through the API.
+    autoscaling.set_desired_capacity(AutoScalingGroupName=group_name, DesiredCapacity=3)
+    start = time.monotonic()
+    doc = json_run("playbooks/provision.yml", install["vars"], install["env"])
+    TIMES["run after an API scale-out"] = time.monotonic() - start
+    assert doc["stats"]["localhost"]["changed"] == 0
+    assert task_result(doc, "Apply the Terraform configuration")["changed"] is False
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (1, 3, 5)
+    assert len(group["Instances"]) == 3
 
 
 def test_teardown_refuses_without_confirmation(install):

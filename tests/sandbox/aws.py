@@ -10,13 +10,14 @@
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import boto3
 
-from .paths import TMP, VENV_BIN
+from .paths import TMP
 
 DEFAULT_REGION = "us-east-1"
 # moto accepts any credentials; these are obviously fake on purpose.
@@ -43,8 +44,8 @@ class MotoServer:
 
     def start(self, timeout=30):
         TMP.mkdir(parents=True, exist_ok=True)
-        moto_bin = VENV_BIN / "moto_server"
-        cmd = [str(moto_bin) if moto_bin.exists() else "moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
+        # moto_server, with lifecycle hooks that keep their notification target (moto_server.py).
+        cmd = [sys.executable, str(Path(__file__).with_name("moto_server.py")), "-H", "127.0.0.1", "-p", str(self.port)]
         log = open(self.log_path, "wb")  # noqa: SIM115 - kept open for the process' life
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -82,6 +82,8 @@ resource "aws_autoscaling_group" "nomad_clients" {
   name                = "${var.prefix}-nomad-clients"
   min_size            = var.nomad_min
   max_size            = var.nomad_max
+  # Only the group's first size: afterwards scaling (the AWS API, a scale
+  # playbook, a scaling policy) owns it; see lifecycle below.
   desired_capacity    = var.nomad_desired
   vpc_zone_identifier = [var.subnet_id]
 
@@ -100,4 +102,33 @@ resource "aws_autoscaling_group" "nomad_clients" {
       propagate_at_launch = true
     }
   }
+
+  lifecycle {
+    # A later run must not reset a size someone scaled the group to. min/max
+    # stay managed: AWS raises (lowers) the desired capacity to a new min
+    # (max) itself (UpdateAutoScalingGroup API reference).
+    ignore_changes = [desired_capacity]
+  }
+}
+
+# Scale-in waits for the client to drain: the instance stays in
+# Terminating:Wait until the nomad_client role's drain agent completes the
+# action (it heartbeats while builds finish), or the heartbeat timeout runs
+# out and CONTINUE terminates it anyway. The notification goes to the
+# shutdown queue, as the vendor's terminating hook does
+# (enterprise-setup modules/legacy-builder/main.tf). The agent derives the
+# name from the circleci:install tag: keep "<prefix>-nomad-client-terminating".
+# No launching hook: nothing on a new instance would complete it (there is
+# no bootstrap in the launch template yet), so it would hold every launch.
+resource "aws_autoscaling_lifecycle_hook" "nomad_client_terminating" {
+  name                    = "${var.prefix}-nomad-client-terminating"
+  autoscaling_group_name  = aws_autoscaling_group.nomad_clients.name
+  lifecycle_transition    = "autoscaling:EC2_INSTANCE_TERMINATING"
+  default_result          = "CONTINUE"
+  heartbeat_timeout       = var.nomad_drain_heartbeat_timeout
+  notification_target_arn = aws_sqs_queue.shutdown.arn
+  role_arn                = aws_iam_role.nomad_lifecycle.arn
+
+  # AWS sends a test message when the hook is put: the role must be able to.
+  depends_on = [aws_iam_role_policy.nomad_lifecycle]
 }

@@ -211,3 +211,39 @@ resource "aws_iam_instance_profile" "nomad_client" {
   name = "${var.prefix}-nomad-client"
   role = aws_iam_role.nomad_client.name
 }
+
+# What Auto Scaling assumes to publish the Nomad clients' lifecycle
+# notifications to the shutdown queue: sqs:SendMessage and sqs:GetQueueUrl
+# on that queue only (AWS's AutoScalingNotificationAccessRole allows them on
+# "*"; the vendor's queue role, enterprise-setup modules/aws_sqs/main.tf, on
+# its queue, as here). AWS: "Prepare to add a lifecycle hook to your Auto
+# Scaling group", configuring-lifecycle-hook-notifications.html.
+data "aws_iam_policy_document" "assume_autoscaling" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["autoscaling.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "nomad_lifecycle" {
+  statement {
+    sid       = "ShutdownQueue"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.shutdown.arn]
+  }
+}
+
+resource "aws_iam_role" "nomad_lifecycle" {
+  name               = "${var.prefix}-nomad-lifecycle"
+  assume_role_policy = data.aws_iam_policy_document.assume_autoscaling.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "nomad_lifecycle" {
+  name   = "${var.prefix}-nomad-lifecycle"
+  role   = aws_iam_role.nomad_lifecycle.id
+  policy = data.aws_iam_policy_document.nomad_lifecycle.json
+}

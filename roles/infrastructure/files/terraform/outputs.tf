@@ -78,3 +78,8 @@ output "region" {
 output "nomad_asg_name" {
   value = aws_autoscaling_group.nomad_clients.name
 }
+
+# The drain agent's default (nomad_client_drain_hook_name empty) is this name.
+output "nomad_client_terminating_hook_name" {
+  value = aws_autoscaling_lifecycle_hook.nomad_client_terminating.name
+}

@@ -105,8 +105,20 @@ variable "nomad_max" {
 }
 
 variable "nomad_desired" {
-  type    = number
-  default = 1
+  description = "The group's desired capacity when it is created; later changes of this value are ignored (scaling owns it)."
+  type        = number
+  default     = 1
+}
+
+variable "nomad_drain_heartbeat_timeout" {
+  description = "Seconds a terminating Nomad client waits for its drain agent's next heartbeat before the hook's CONTINUE applies (30-7200)."
+  type        = number
+  default     = 600
+  # PutLifecycleHook's HeartbeatTimeout range (AWS API reference).
+  validation {
+    condition     = var.nomad_drain_heartbeat_timeout >= 30 && var.nomad_drain_heartbeat_timeout <= 7200
+    error_message = "nomad_drain_heartbeat_timeout must be 30-7200 seconds."
+  }
 }
 
 variable "admin_cidrs" {
