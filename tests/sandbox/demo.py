@@ -258,7 +258,7 @@ class Demo:
             self.hooks = LifecycleHooksStandIn(
                 self.moto.url, self.moto.session(), host=self.gateway, port=INSTANCE_AWS_PORT,
                 log=lambda message: log(f"EC2 emulator: {message}"),
-                details_file=self.dir / "lifecycle_hooks.json").start()
+                details_file=self.dir / "lifecycle_hooks.json", tick=1.0).start()
         return self.hooks
 
     def stop_aws_front(self):
@@ -315,7 +315,12 @@ class Demo:
         role = profile_arn = profile_id = ""
         profile_name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
         if profile_name:
-            found = self.moto.client("iam").get_instance_profile(InstanceProfileName=profile_name)["InstanceProfile"]
+            try:
+                found = self.moto.client("iam").get_instance_profile(
+                    InstanceProfileName=profile_name)["InstanceProfile"]
+            except Exception as exc:  # a profile deleted since: IMDS then has no role, as on EC2
+                log(f"EC2 emulator: instance profile {profile_name} of {instance['id']}: {exc}")
+                found = {"Arn": "", "InstanceProfileId": ""}
             profile_arn, profile_id = found["Arn"], found["InstanceProfileId"]
             role = found["Roles"][0]["RoleName"] if found.get("Roles") else ""
         interfaces = described.get("NetworkInterfaces") or [{}]
@@ -379,27 +384,42 @@ class Demo:
     def container_name(self, instance_id):
         return f"{self.container_prefix}{instance_id}"
 
-    def boot_instance(self, instance, image):
-        """One systemd container for one EC2 instance, at the instance's private IP."""
-        name = self.container_name(instance["id"])
-        running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", name, check=False)
-        if running.returncode == 0 and running.stdout.decode().strip() == "true":
-            return False
-        aliases = ["--network-alias", self.hostname] if instance["role"] == "services" else []
-        user_data = self.user_data(instance)
-        self.write_imds_record(self.imds_record(instance, user_data))
-        host = sandbox_hosts.SystemdHost(
-            name, image=image, hostname="ip-" + instance["ip"].replace(".", "-"),
-            labels={DEMO_LABEL: self.name, "circleci-instance-id": instance["id"]},
-            run_args=["--network", self.network, "--ip", instance["ip"], *aliases,
-                      "--dns-search", "ec2.internal"],
-        )
-        host.start(wait=True, timeout=120, files=self.boot_files(instance, user_data))
-        for hook in self.boot_hooks:
-            hook(instance, host)
-        log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
-            f"booted as container {name}")
-        return True
+    def boot_instances(self, instances, image):
+        """One systemd container per new EC2 instance, at the instance's private IP, all booting at once.
+
+        Returns the ids of the instances booted now. Instances whose container already runs (an earlier
+        `make demo`) get their metadata record back, so IMDS keeps answering for them.
+        """
+        booting = []
+        for instance in instances:
+            if not instance["ip"]:
+                continue
+            name = self.container_name(instance["id"])
+            running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", name, check=False)
+            is_running = running.returncode == 0 and running.stdout.decode().strip() == "true"
+            if is_running and instance["id"] in self._imds_records:
+                continue
+            user_data = self.user_data(instance)
+            self.write_imds_record(self.imds_record(instance, user_data))
+            if is_running:
+                continue
+            aliases = ["--network-alias", self.hostname] if instance["role"] == "services" else []
+            host = sandbox_hosts.SystemdHost(
+                name, image=image, hostname="ip-" + instance["ip"].replace(".", "-"),
+                labels={DEMO_LABEL: self.name, "circleci-instance-id": instance["id"]},
+                run_args=["--network", self.network, "--ip", instance["ip"], *aliases,
+                          "--dns-search", "ec2.internal"],
+            )
+            host.start(wait=False, files=self.boot_files(instance, user_data))
+            booting.append((instance, host))
+        for instance, host in booting:
+            # systemd reaches "running" once cloud-init's final stage (the user data) is done.
+            host.wait_running(timeout=180)
+            for hook in self.boot_hooks:
+                hook(instance, host)
+            log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
+                f"booted as container {host.name}")
+        return [instance["id"] for instance, _ in booting]
 
     def reap_instances(self, live_ids):
         listed = sandbox_hosts.docker("ps", "-a", "--filter", f"label={DEMO_LABEL}={self.name}",
@@ -420,9 +440,8 @@ class Demo:
             while not self._stop.is_set():
                 try:
                     live = self.instances()
-                    for instance in live:
-                        if instance["ip"] and self.boot_instance(instance, image):
-                            self.started_hosts[instance["id"]] = time.monotonic()
+                    for instance_id in self.boot_instances(live, image):
+                        self.started_hosts[instance_id] = time.monotonic()
                     self.reap_instances({i["id"] for i in live})
                     self.refresh_lifecycle_states()
                 except Exception as exc:  # keep emulating; the play reports unreachable hosts by name

@@ -46,12 +46,18 @@ APT_PACKAGES = ("cloud-init",)
 # never probes the network for a metadata service (it finds none in a container). "None" is cloud-init's
 # no-op fallback: without a seed (molecule, plain SystemdHost) ds-identify leaves cloud-init disabled.
 # The container's network is Docker's (as a VPC's DHCP gives an instance its address): cloud-init keeps out.
+# The image has no `locales` (update-locale), so the locale module is off, and apt's sources stay the ones
+# debootstrap wrote (the roles choose their repositories).
 # https://cloudinit.readthedocs.io/en/latest/reference/datasources/nocloud.html
+# https://cloudinit.readthedocs.io/en/latest/reference/modules.html (locale, apt_configure)
 CLOUD_INIT_CONFIG = """\
 # Written by tests/sandbox/hosts.py (sandbox base image)
 datasource_list: [ NoCloud, None ]
 network:
   config: disabled
+locale: false
+apt:
+  preserve_sources_list: true
 """
 IMAGE_FILES = {"etc/cloud/cloud.cfg.d/99-sandbox-nocloud.cfg": CLOUD_INIT_CONFIG}
 CONTAINER_LABEL = "circleci-sandbox=1"

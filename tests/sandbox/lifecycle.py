@@ -348,7 +348,7 @@ class LifecycleHooksStandIn(AwsProxy):
                               "TerminateInstanceInAutoScalingGroup", "AttachInstances"):
             self.sync()  # launches moto just made are Pending:Wait before the caller can look
             return body
-        if request.action == "DescribeLifecycleHooks" and self.hook_details:
+        if request.action == "DescribeLifecycleHooks":
             return self._rewrite_hooks(body)
         if request.action not in ("DescribeAutoScalingInstances", "DescribeAutoScalingGroups") or not self.held:
             return body
@@ -371,6 +371,10 @@ class LifecycleHooksStandIn(AwsProxy):
         for element in root.iter(f"{{{AUTOSCALING_NS}}}member"):
             group = element.findtext(f"{{{AUTOSCALING_NS}}}AutoScalingGroupName")
             name = element.findtext(f"{{{AUTOSCALING_NS}}}LifecycleHookName")
+            heartbeat = element.find(f"{{{AUTOSCALING_NS}}}HeartbeatTimeout")
+            global_timeout = element.find(f"{{{AUTOSCALING_NS}}}GlobalTimeout")
+            if heartbeat is not None and global_timeout is not None:  # moto: always 172800
+                global_timeout.text = str(min(100 * int(heartbeat.text), MAX_GLOBAL_TIMEOUT))
             for key, value in self.hook_details.get(f"{group}/{name}", {}).items():
                 child = element.find(f"{{{AUTOSCALING_NS}}}{key}")
                 if child is None:
