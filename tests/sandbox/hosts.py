@@ -43,8 +43,11 @@ BASE_PACKAGES = (
 # seed (demo.py).
 APT_PACKAGES = ("cloud-init",)
 # cloud-init's datasource in the image: the NoCloud seed the EC2 emulator writes before boot, so cloud-init
-# never probes the network for a metadata service (it finds none in a container). "None" is cloud-init's
-# no-op fallback: without a seed (molecule, plain SystemdHost) ds-identify leaves cloud-init disabled.
+# never probes the network for a metadata service (it would find none in a container). ConfigDrive is listed
+# only for ds-identify's sake: its check is local (a config-2 labelled disk, none here), and with two entries
+# ds-identify really searches, so a container without a seed (Molecule, plain SystemdHost) has cloud-init
+# disabled by the generator; a list of one (or one plus None) is taken as found without a check.
+# With a seed ds-identify writes datasource_list [NoCloud, None] to /run/cloud-init/cloud.cfg.
 # The container's network is Docker's (as a VPC's DHCP gives an instance its address): cloud-init keeps out.
 # The image has no `locales` (update-locale), so the locale module is off, and apt's sources stay the ones
 # debootstrap wrote (the roles choose their repositories).
@@ -52,7 +55,7 @@ APT_PACKAGES = ("cloud-init",)
 # https://cloudinit.readthedocs.io/en/latest/reference/modules.html (locale, apt_configure)
 CLOUD_INIT_CONFIG = """\
 # Written by tests/sandbox/hosts.py (sandbox base image)
-datasource_list: [ NoCloud, None ]
+datasource_list: [ NoCloud, ConfigDrive ]
 network:
   config: disabled
 locale: false
