@@ -179,6 +179,33 @@ def test_no_secret_in_host_logs_and_secret_files_0600(demo, secret_values, first
             assert found, "the Services machine should hold the passphrase in its hand-off file"
 
 
+LOGIN_USER = "ubuntu"
+
+
+def test_configure_app_and_validate_run_as_a_non_root_user_with_sudo(demo, second_run):
+    """Real Ubuntu AMIs log in as `ubuntu` with passwordless sudo, never as root:
+    configure_app and validate must become root where they need it."""
+    from tests.sandbox.hosts import SystemdHost
+
+    hosts = [SystemdHost(demo.container_name(i["id"])) for i in demo.instances()]
+    for host in hosts:
+        # What cloud-init does on an Ubuntu AMI (/etc/sudoers.d/90-cloud-init-users).
+        host.exec("sh", "-c", f"id -u {LOGIN_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {LOGIN_USER}; "
+                              f"echo '{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-cloud-init-users; "
+                              "chmod 0440 /etc/sudoers.d/90-cloud-init-users")
+    rc, output, _seconds = demo.run_site(
+        extra=["--tags", "configure_app,validate", "-e", f"ansible_user={LOGIN_USER}"],
+        stream=False, log_name="non-root")
+    assert rc == 0, f"configure_app/validate as {LOGIN_USER} failed:\n{output[-6000:]}"
+    assert "TASK [Set the admin console password]" in output and "All checks passed" in output
+    results = recap(output)
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in results.values()), results
+    # They logged in as the non-root user and became root through sudo.
+    for host in hosts:
+        journal = host.output("journalctl", "--no-pager", "-o", "cat", "_COMM=sudo", check=False)
+        assert f"{LOGIN_USER} : " in journal and "USER=root" in journal, f"{host.name}: no sudo by {LOGIN_USER}"
+
+
 def test_validation_fails_naming_a_port_nobody_listens_on(demo, second_run):
     """Last in this module: it stops the console (port 8800) on the Services machine, then starts it again."""
     from tests.sandbox.hosts import SystemdHost
