@@ -6,6 +6,7 @@ second run happen once in the fixture; the teardown tests come last.
 Route53 is not exercised (its moto wait loop costs ~60 s); nor is the S3
 backend (its endpoint settings cannot come from an override file).
 """
+import ipaddress
 import json
 import stat
 import time
@@ -262,8 +263,10 @@ def guide_rules(rows, subnet_cidr, user_cidrs=("0.0.0.0/0",), admin_cidrs=()):
 
 
 def allows(rules, direction, protocol, port, cidr):
-    return any(r[0] == direction and r[1] in (protocol, "-1") and r[2] <= port <= r[3] and r[4] == cidr
-               for r in rules)
+    """Some rule lets `port` through for every address of `cidr` (a wider CIDR counts)."""
+    wanted = ipaddress.ip_network(cidr)
+    return any(r[0] == direction and r[1] in (protocol, "-1") and r[2] <= port <= r[3]
+               and wanted.subnet_of(ipaddress.ip_network(r[4])) for r in rules)
 
 
 def test_security_groups_open_the_install_guides_ports(install):
