@@ -1,5 +1,5 @@
 """The drain agent the nomad_client role installs (roles/nomad_client/files/circleci_nomad_drain.py),
-driven against a fake instance metadata service + Auto Scaling endpoint (in-process) and the
+driven against the instance metadata + Auto Scaling stand-in (tests/standins/aws_lifecycle.py, in-process) and the
 Nomad stand-in (a subprocess reporting the Nomad version under test)."""
 import ast
 import datetime
@@ -10,11 +10,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,8 +24,8 @@ _spec = importlib.util.spec_from_file_location("circleci_nomad_drain", AGENT_PAT
 drain = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(drain)
 
-INSTANCE_ID = "i-0a1b2c3d4e5f60718"
-TOKEN = "imds-session-token"
+sys.path.insert(0, str(ROOT / "tests" / "standins"))
+from aws_lifecycle import INSTANCE_ID, LifecycleStandin  # noqa: E402
 
 
 def _free_port():
@@ -37,79 +34,11 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-class FakeAWS:
-    """IMDSv2 (token required) and the Auto Scaling Query API on one local port; records calls."""
-
-    def __init__(self):
-        self.state = "InService"
-        self.tags = {"aws:autoscaling:groupName": "ci-nomad-clients", "circleci:install": "ci"}
-        self.calls = []  # (time, Action, params, headers)
-        self.token_requests = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def send(self, code, text, content_type="text/plain"):
-                data = text.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self):  # noqa: N802
-                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-                    fake.token_requests += 1
-                    self.send(200, TOKEN)
-                else:
-                    self.send(400, "missing X-aws-ec2-metadata-token-ttl-seconds")
-
-            def do_GET(self):  # noqa: N802
-                if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
-                    self.send(401, "")
-                    return
-                path = self.path[len("/latest/"):]
-                tag_prefix = "meta-data/tags/instance/"
-                answers = {
-                    "meta-data/autoscaling/target-lifecycle-state": fake.state,
-                    "meta-data/instance-id": INSTANCE_ID,
-                    "dynamic/instance-identity/document": json.dumps({"region": "eu-west-1",
-                                                                      "instanceId": INSTANCE_ID}),
-                    "meta-data/iam/security-credentials/": "ci-nomad-client",
-                    "meta-data/iam/security-credentials/ci-nomad-client": json.dumps({
-                        "Code": "Success", "AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "secret",
-                        "Token": "session-token", "Expiration": "2099-01-01T00:00:00Z"}),
-                }
-                if path.startswith(tag_prefix):
-                    value = fake.tags.get(urllib.parse.unquote(path[len(tag_prefix):]))
-                else:
-                    value = answers.get(path)
-                if value is None:
-                    self.send(404, "Not Found")
-                else:
-                    self.send(200, value)
-
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
-                params = dict(urllib.parse.parse_qsl(body))
-                fake.calls.append((time.monotonic(), params.pop("Action"), params, dict(self.headers)))
-                self.send(200, "<Response><ResponseMetadata/></Response>", "text/xml")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def actions(self):
-        return [call[1] for call in self.calls]
-
-
 @pytest.fixture
 def aws():
-    fake = FakeAWS()
-    yield fake
-    fake.server.shutdown()
+    standin = LifecycleStandin().start()
+    yield standin
+    standin.stop()
 
 
 def _request(url, method="GET", payload=None):
@@ -121,7 +50,7 @@ def _request(url, method="GET", payload=None):
 
 @pytest.fixture
 def nomad_agent(tmp_path):
-    """Start the stand-in client agent reporting a given version; yields its address."""
+    """Start the Nomad stand-in client agent reporting a given version; yields its address."""
     procs = []
 
     def start(version):
@@ -209,9 +138,9 @@ def test_terminating_drains_waits_heartbeats_then_continues(aws, nomad_agent, ca
     finished_at, _, params, headers = aws.calls[-1]
     assert params == {"AutoScalingGroupName": "ci-nomad-clients", "LifecycleHookName": "ci-nomad-client-terminating",
                       "InstanceId": INSTANCE_ID, "LifecycleActionResult": "CONTINUE", "Version": "2011-01-01"}
-    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/")
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDINEXAMPLE/")
     assert "/eu-west-1/autoscaling/aws4_request" in headers["Authorization"]
-    assert headers["X-Amz-Security-Token"] == "session-token"
+    assert headers["X-Amz-Security-Token"] == "standin-session-token"
     # The heartbeats came while the allocation ran; completion only after it ended.
     assert all(t < finished_at for t, action, _, _ in aws.calls if action == "RecordLifecycleActionHeartbeat")
     assert finished_at - started >= 1.4
