@@ -1,5 +1,6 @@
-#!/usr/bin/python3
 """circleci-nomad-drain: drain this Nomad client before its Auto Scaling group terminates it.
+
+Run as `python3 circleci_nomad_drain.py --config <json>` (the systemd unit names the interpreter).
 
 Installed and configured by the circleci_server.aws.nomad_client role (one JSON file,
 see DEFAULTS below). Stdlib only, Python >= 3.5 (Ubuntu 16.04's python3 is 3.5; no
