@@ -135,14 +135,14 @@ def test_terminating_drains_waits_heartbeats_then_continues(aws, nomad_agent, ca
     actions = aws.actions()
     assert actions[-1] == "CompleteLifecycleAction" and actions.count("CompleteLifecycleAction") == 1
     assert actions.count("RecordLifecycleActionHeartbeat") >= 2  # every 0.4 s of the 1.5 s wait
-    finished_at, _, params, headers = aws.calls[-1]
+    finished_at, params, headers = aws.calls[-1][0], aws.calls[-1][2], aws.calls[-1][3]
     assert params == {"AutoScalingGroupName": "ci-nomad-clients", "LifecycleHookName": "ci-nomad-client-terminating",
                       "InstanceId": INSTANCE_ID, "LifecycleActionResult": "CONTINUE", "Version": "2011-01-01"}
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDINEXAMPLE/")
     assert "/eu-west-1/autoscaling/aws4_request" in headers["Authorization"]
     assert headers["X-Amz-Security-Token"] == "standin-session-token"
     # The heartbeats came while the allocation ran; completion only after it ended.
-    assert all(t < finished_at for t, action, _, _ in aws.calls if action == "RecordLifecycleActionHeartbeat")
+    assert all(call[0] < finished_at for call in aws.calls if call[1] == "RecordLifecycleActionHeartbeat")
     assert finished_at - started >= 1.4
     assert "(drained)" in caplog.text
 

@@ -181,7 +181,7 @@ def sigv4_headers(method, url, body, region, service, credentials, now=None):
         headers["X-Amz-Security-Token"] = credentials["token"]
     signed = sorted((name.lower(), " ".join(value.split())) for name, value in headers.items())
     canonical_headers = "".join("{}:{}\n".format(name, value) for name, value in signed)
-    signed_headers = ";".join(name for name, _ in signed)
+    signed_headers = ";".join(pair[0] for pair in signed)
     query = "&".join("{}={}".format(urllib.parse.quote(k, safe="-_.~"), urllib.parse.quote(v, safe="-_.~"))
                      for k, v in sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)))
     canonical_request = "\n".join([
