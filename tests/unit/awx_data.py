@@ -131,7 +131,11 @@ def injected_variables(cred_type):
 
 
 def playbook_closure(relative_path, seen=None):
-    """Text of a playbook plus every playbook it imports (import_playbook), recursively."""
+    """Text of a playbook plus what it runs: the playbooks it imports (import_playbook),
+    the task files it imports or includes (tasks/*.yml) and the tasks of the
+    collection's roles it uses (roles:, include_role, import_role), recursively.
+    A role's variables count: the provision job needs the passphrase because the
+    infrastructure role checks it, not because provision.yml names it."""
     seen = set() if seen is None else seen
     path = (REPO / relative_path).resolve()
     if path in seen or not path.exists():
@@ -147,6 +151,13 @@ def playbook_closure(relative_path, seen=None):
                     target = f"playbooks/{target}.yml"
                 candidate = (path.parent / target) if (path.parent / target).exists() else (REPO / target)
                 text += "\n" + playbook_closure(candidate.relative_to(REPO), seen)
+    for task_file in re.findall(r"(?:import|include)_tasks:\s*(?:file:\s*)?([\w./-]+\.yml)", text):
+        candidate = path.parent / task_file
+        if candidate.exists():
+            text += "\n" + playbook_closure(candidate.resolve().relative_to(REPO), seen)
+    for role in sorted(set(re.findall(r"circleci_server\.aws\.(\w+)", text))):
+        for role_file in sorted((REPO / "roles" / role).glob("tasks/*.yml")):
+            text += "\n" + playbook_closure(role_file.relative_to(REPO), seen)
     return text
 
 
