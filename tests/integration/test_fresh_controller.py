@@ -179,11 +179,13 @@ def test_teardown_can_skip_the_snapshot(moto_server, terraform_bin, tmp_path_fac
     moto_server.reset()
     account = prepare_account(moto_server, cidr="10.32.0.0/16", subnet_cidr="10.32.1.0/24")
     install_dir = fresh_dir(tmp_path_factory, moto_server, "nosnap")
-    extra = install_vars("ci-nosnap", install_dir, account, circleci_nomad_min=0, circleci_nomad_desired=0)
+    extra = install_vars("ci-nosnap", install_dir, account, circleci_nomad_desired=1)
     env = moto_server.env()
-    assert run_playbook("playbooks/provision.yml", extra_vars=extra, env=env).rc == 0
+    provision = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env)
+    assert provision.rc == 0, str(provision)
     extra.update(circleci_teardown_confirm="ci-nosnap", circleci_teardown_snapshot=False)
     result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=env)
     assert result.rc == 0, str(result)
-    assert moto_server.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
+    assert moto_server.client("ec2").describe_snapshots(
+        Filters=[{"Name": "tag:circleci:install", "Values": ["ci-nosnap"]}])["Snapshots"] == []
     assert "No snapshot of the Services root volume was taken" in result.output()
