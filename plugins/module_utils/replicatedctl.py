@@ -20,6 +20,12 @@ NO_SUCH_IMAGE = "no such image"
 MASK = "********"
 # Settings whose names look like these are shown masked in diffs.
 SECRET_KEY_PATTERN = re.compile(r"secret|password|passphrase|token|private|credential", re.IGNORECASE)
+# In output the client could not parse: a secret-looking key followed by its
+# value, bare ("key": "v", key=v) or in the app-config shape ("key": {"value": "v"}).
+SECRET_PAIR_PATTERN = re.compile(
+    r"""(["']?[\w.-]*(?:secret|password|passphrase|token|private|credential)[\w.-]*["']?\s*[:=]\s*"""
+    r"""(?:\{\s*["']?value["']?\s*:\s*)?)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s,}]+)""",
+    re.IGNORECASE)
 
 
 class ReplicatedctlError(Exception):
@@ -111,10 +117,12 @@ class Replicatedctl:
 
     # -- plumbing -------------------------------------------------------
     def _mask(self, text):
+        """Known secrets, then the value of every secret-looking key, replaced by the mask."""
+        text = text or ""
         for secret in sorted(self._secrets, key=len, reverse=True):
             if secret and len(secret) >= 3:
                 text = text.replace(secret, MASK)
-        return text
+        return SECRET_PAIR_PATTERN.sub(lambda match: match.group(1) + MASK, text)
 
     def _argv(self, args):
         argv = [self.binary]
@@ -140,17 +148,22 @@ class Replicatedctl:
                 raise ReplicatedNotFound("replicatedctl %s failed: %s" % (command, message), argv[:1] + list(args),
                                          rc, self._mask(err or ""))
             if rc == 127 or "no such file or directory" in lowered and not out:
-                raise ReplicatedctlNotInstalled("cannot run %s: %s" % (self.binary, message), argv[:1], rc)
+                raise ReplicatedctlNotInstalled("cannot run %s: %s" % (self.binary, message), argv[:1], rc,
+                                                self._mask(err or ""))
             raise ReplicatedctlError("replicatedctl %s failed: %s" % (command, message),
                                      argv[:1] + list(args), rc, self._mask(err or ""))
         return out
 
-    def run_json(self, args):
+    def run_json(self, args, show_output=True):
+        """Run and parse JSON. Unparsable output is shown masked and cut short, or
+        (show_output=False, for output made of settings) only its size."""
         out = self.run(list(args) + ["-o", "json"])
         try:
             return json.loads(out)
         except ValueError:
-            raise ReplicatedctlError("replicatedctl %s did not print JSON: %r" % (" ".join(args), out[:200]),
+            shown = ("%r" % self._mask(out)[:200]) if show_output else \
+                "%d bytes, not shown: they hold the app settings" % len(out or "")
+            raise ReplicatedctlError("replicatedctl %s did not print JSON: %s" % (" ".join(args), shown),
                                      [self.binary] + list(args)) from None
 
     # -- license ----------------------------------------------------------
@@ -171,12 +184,15 @@ class Replicatedctl:
     # -- app config -------------------------------------------------------
     def app_config_export(self):
         """Current settings as {key: "value"}."""
-        data = self.run_json(["app-config", "export"])
+        data = self.run_json(["app-config", "export"], show_output=False)
         if not isinstance(data, dict):
             raise ReplicatedctlError("replicatedctl app-config export: expected a JSON object, got %s"
                                      % type(data).__name__)
-        return dict((key, (item or {}).get("value", "") if isinstance(item, dict) else to_setting_value(item))
-                    for key, item in data.items())
+        values = dict((key, (item or {}).get("value", "") if isinstance(item, dict) else to_setting_value(item))
+                      for key, item in data.items())
+        # Later errors (an import the CLI rejects, echoing the old values) mask these too.
+        self._secrets.update(value for key, value in values.items() if is_secret_key(key) and value)
+        return values
 
     def app_config_import(self, values, skip_validation=False, secret_keys=()):
         """Import {key: "value"} (only the keys given) through stdin; secret values are masked in errors."""

@@ -47,6 +47,20 @@ options:
     type: list
     elements: str
     default: []
+  protected_settings:
+    description:
+      - Settings that must not change once set, such as C(secret_passphrase) (CircleCI encrypts the secrets it
+        stores with it, so a new one makes them unreadable). When one of these already has a non-empty value in
+        Replicated that differs from the desired one, the module fails and changes nothing unless
+        O(confirm_protected_changes) is true.
+    type: list
+    elements: str
+    default: []
+  confirm_protected_changes:
+    description:
+      - Change O(protected_settings) that already hold another value.
+    type: bool
+    default: false
   skip_validation:
     description:
       - Pass C(--skip-validation) to C(app-config import).
@@ -120,6 +134,8 @@ def main():
         secret_settings=dict(type="dict", default={}, no_log=True),
         settings_file=dict(type="path"),
         secret_keys=dict(type="list", elements="str", default=[], no_log=False),
+        protected_settings=dict(type="list", elements="str", default=[], no_log=False),
+        confirm_protected_changes=dict(type="bool", default=False),
         skip_validation=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -140,6 +156,13 @@ def main():
     try:
         current = client.app_config_export()
         changes = settings_changes(current, desired)
+        refused = sorted(key for key in params["protected_settings"] if key in changes and current.get(key))
+        if refused and not params["confirm_protected_changes"]:
+            module.fail_json(msg="refusing to change %s: already set in Replicated to another value, and a new value "
+                                 "makes the secrets CircleCI stored with the old one unreadable. Keep the old value, "
+                                 "or set confirm_protected_changes (the collection's playbooks: "
+                                 "circleci_secret_passphrase_change_confirm=true) to change it anyway"
+                                 % ", ".join(refused), refused_keys=refused)
         result = dict(changed=bool(changes), changed_keys=sorted(changes))
         if changes:
             result["diff"] = masked_settings_diff(current, changes, secret_keys)

@@ -32,9 +32,18 @@ options:
         second run reports no change.
       - V(always) sets it on every run (reported as changed) unless the CLI shows the current password and it is
         the same.
+      - V(on_change) sets it when the console has no password yet or when it differs from the password this
+        module set last, told by a salted PBKDF2 fingerprint kept in O(fingerprint_path) (never the password). A
+        console whose password was set some other way (the first install's C(/etc/replicated.conf)) and that has no
+        fingerprint yet gets the password set once, reported as changed. This is how a changed password is applied.
     type: str
-    choices: [on_create, always]
+    choices: [on_create, on_change, always]
     default: on_create
+  fingerprint_path:
+    description:
+      - File on the managed host for the fingerprint O(update_password=on_change) compares with (mode 0600,
+        written after the password was set). Required with V(on_change).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -46,6 +55,12 @@ EXAMPLES = r"""
   circleci_server.aws.replicated_console_auth:
     password: "{{ new_console_password }}"
     update_password: always
+
+- name: Set the console password, and set it again whenever it changes
+  circleci_server.aws.replicated_console_auth:
+    password: "{{ circleci_console_password }}"
+    update_password: on_change
+    fingerprint_path: /etc/circleci/console_password.fingerprint
 """
 
 RETURN = r"""
@@ -68,6 +83,9 @@ from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl 
     client_from_module,
     replicatedctl_argument_spec,
 )
+from ansible_collections.circleci_server.aws.plugins.module_utils.secret_fingerprint import (  # noqa: E402
+    SecretFingerprint,
+)
 
 
 def auth_type_of(exported):
@@ -84,24 +102,36 @@ def main():
     argument_spec = replicatedctl_argument_spec()
     argument_spec.update(
         password=dict(type="str", required=True, no_log=True),
-        update_password=dict(type="str", choices=["on_create", "always"], default="on_create", no_log=False),
+        update_password=dict(type="str", choices=["on_create", "on_change", "always"], default="on_create",
+                             no_log=False),
+        fingerprint_path=dict(type="path"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("update_password", "on_change", ["fingerprint_path"])])
     password = module.params["password"]
     if not password:
         module.fail_json(msg="password is empty")
+    update = module.params["update_password"]
+    fingerprint = SecretFingerprint(module.params["fingerprint_path"]) if module.params["fingerprint_path"] else None
     client = client_from_module(module)
     try:
         exported = client.console_auth_export()
         previous = auth_type_of(exported)
         shown = (exported.get("Password") or {}).get("Password") if isinstance(exported, dict) else None
-        if previous == "password" and (module.params["update_password"] == "on_create" or shown == password):
+        same = shown == password or (update == "on_change" and fingerprint.matches(password))
+        if previous == "password" and (update == "on_create" or same):
             module.exit_json(changed=False, auth_type=previous, previous_auth_type=previous)
         result = dict(changed=True, auth_type="password", previous_auth_type=previous,
                       diff=dict(before={"auth_type": previous, "password": "(set)" if previous == "password" else ""},
                                 after={"auth_type": "password", "password": "(set, new value)"}))
         if not module.check_mode:
             client.console_auth_import(password)
+            if fingerprint:
+                try:
+                    fingerprint.record(password)
+                except (IOError, OSError) as exc:
+                    module.fail_json(msg="console password set, but its fingerprint could not be written to %s "
+                                         "(the next run will set it again): %s" % (fingerprint.path, exc))
     except ReplicatedctlError as exc:
         module.fail_json(msg="console password not set: %s" % exc.message)
     module.exit_json(**result)

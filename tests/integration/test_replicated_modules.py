@@ -311,3 +311,40 @@ def test_vvv_output_has_no_secret(env, github, tmp_path):
     for secret in (LICENSE_SIGNATURE, CLIENT_SECRET, CONSOLE_PASSWORD, PASSPHRASE):
         assert secret not in output
     assert "replicatedctl.py" in output  # -vvv really showed the module arguments
+
+
+# -- a changed console password is applied (update_password=on_change) --------
+def test_changed_console_password_is_applied_once_then_idempotent(env, tmp_path):
+    fingerprint = tmp_path / "circleci" / "console_password.fingerprint"
+    # A console protected by the first install (replicated.conf), no fingerprint yet: set once.
+    env.standin("console-auth", "import", stdin=json.dumps({"Password": {"Password": "first-install-pw"}}))
+    args = dict(console_password=CONSOLE_PASSWORD, console_update_password="on_change",
+                console_fingerprint_path=str(fingerprint))
+    first = env.play("console_auth", **args)
+    assert first["changed"] is True and env.data()["counters"]["console_auth_import"] == 2
+    assert oct(fingerprint.stat().st_mode & 0o777) == "0o600"
+    assert CONSOLE_PASSWORD not in fingerprint.read_text()
+    assert env.play("console_auth", **args)["changed"] is False
+    # The user changes the password: applied, not silently ignored.
+    result = env.play_text("console_auth", verbosity=3, **dict(args, console_password=CONSOLE_PASSWORD + "-new"))
+    assert result.rc == 0 and result.recap["localhost"]["changed"] == 1, result
+    assert env.data()["counters"]["console_auth_import"] == 3
+    assert CONSOLE_PASSWORD not in result.stdout
+    assert env.play("console_auth", **dict(args, console_password=CONSOLE_PASSWORD + "-new"))["changed"] is False
+
+
+# -- a changed passphrase is refused unless confirmed --------------------------
+def test_changed_passphrase_is_refused_unless_confirmed(env):
+    env.standin("app-config", "import", stdin=json.dumps({"secret_passphrase": {"value": PASSPHRASE}}))
+    args = dict(app_secret_settings={"secret_passphrase": PASSPHRASE + "X"},
+                app_protected_settings=["secret_passphrase"])
+    result, refused = env.play_full("app_config", **args)
+    assert refused.get("failed") is True
+    assert "refusing to change secret_passphrase" in refused["msg"]
+    assert "circleci_secret_passphrase_change_confirm" in refused["msg"]
+    assert PASSPHRASE not in result.stdout
+    assert env.data()["app_config"]["secret_passphrase"] == PASSPHRASE
+    confirmed = env.play("app_config", app_confirm_protected_changes=True, **args)
+    assert confirmed["changed"] is True and env.data()["app_config"]["secret_passphrase"] == PASSPHRASE + "X"
+    # The same value, or a first value on an empty setting, needs no confirmation.
+    assert env.play("app_config", **args)["changed"] is False

@@ -107,7 +107,8 @@ def test_second_run_changes_nothing(second_run):
     hosts = recap(second_run)
     assert hosts and all(h["failed"] == 0 for h in hosts.values())
     changed = {host: counts["changed"] for host, counts in hosts.items() if counts["changed"]}
-    assert not changed, f"second run changed something: {changed}"
+    tasks = re.findall(r"TASK \[([^\]]+)\][^\n]*\n(?:[^\n]*\n)*?changed: \[([^\]]+)\]", second_run)
+    assert not changed, f"second run changed something: {changed}; tasks: {tasks[:10]}"
 
 
 def test_no_secret_in_verbose_output(first_run, secret_values):
@@ -115,7 +116,27 @@ def test_no_secret_in_verbose_output(first_run, secret_values):
         assert value not in first_run, f"{name} appears in the -vvv output"
 
 
-def test_no_secret_in_terraform_workdir_listing(demo, secret_values, first_run):
+def secret_holders(directory, secret_values):
+    """{file: [names of the secrets in its contents]} for every file under `directory`
+    (Terraform's provider binaries left out: they are HashiCorp's, not written by this install)."""
+    holders = {}
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file() or "providers" in path.relative_to(directory).parts[:2]:
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        names = [name for name, value in secret_values.items() if value.strip() and value.strip() in text]
+        if names:
+            holders[str(path.relative_to(directory))] = names
+    return holders
+
+
+def test_no_secret_in_terraform_workdir_contents(demo, secret_values, first_run):
+    # Terraform never sees a secret (roles/infrastructure/defaults/main.yml): neither its
+    # inputs, state, plans nor logs may hold one, whatever their mode.
+    workdir = demo.install_dir / "terraform"
+    assert any(workdir.rglob("terraform.tfvars")), f"no Terraform working directory in {workdir}"
+    assert secret_holders(workdir, secret_values) == {}
+    # The file names too (a secret must not become a path).
     listing = "\n".join(str(p.relative_to(demo.install_dir)) for p in demo.install_dir.rglob("*"))
     for name, value in secret_values.items():
         assert value not in listing, name
@@ -157,6 +178,33 @@ def test_no_secret_in_host_logs_and_secret_files_0600(demo, secret_values, first
             assert mode in ("600 root", "400 root"), f"{instance['id']}:{path} holds a secret with mode {mode}"
         if instance["role"] == "services":
             assert found, "the Services machine should hold the passphrase in its hand-off file"
+
+
+LOGIN_USER = "ubuntu"
+
+
+def test_configure_app_and_validate_run_as_a_non_root_user_with_sudo(demo, second_run):
+    """Real Ubuntu AMIs log in as `ubuntu` with passwordless sudo, never as root:
+    configure_app and validate must become root where they need it."""
+    from tests.sandbox.hosts import SystemdHost
+
+    hosts = [SystemdHost(demo.container_name(i["id"])) for i in demo.instances()]
+    for host in hosts:
+        # What cloud-init does on an Ubuntu AMI (/etc/sudoers.d/90-cloud-init-users).
+        host.exec("sh", "-c", f"id -u {LOGIN_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {LOGIN_USER}; "
+                              f"echo '{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-cloud-init-users; "
+                              "chmod 0440 /etc/sudoers.d/90-cloud-init-users")
+    rc, output, _seconds = demo.run_site(
+        extra=["--tags", "configure_app,validate", "-e", f"ansible_user={LOGIN_USER}"],
+        stream=False, log_name="non-root")
+    assert rc == 0, f"configure_app/validate as {LOGIN_USER} failed:\n{output[-6000:]}"
+    assert "TASK [Set the admin console password]" in output and "All checks passed" in output
+    results = recap(output)
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in results.values()), results
+    # They logged in as the non-root user and became root through sudo.
+    for host in hosts:
+        journal = host.output("journalctl", "--no-pager", "-o", "cat", "_COMM=sudo", check=False)
+        assert f"{LOGIN_USER} : " in journal and "USER=root" in journal, f"{host.name}: no sudo by {LOGIN_USER}"
 
 
 def test_validation_fails_naming_a_port_nobody_listens_on(demo, second_run):

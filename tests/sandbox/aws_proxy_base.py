@@ -11,12 +11,15 @@ the answer back. A subclass decides per request in ``intercept``:
             ...                                  # request.service, .region, .action, ...
             return None                          # forward to moto
             # or: return status, content_type, body   (answered here, moto never sees it)
+
+        def rewrite(self, request, status, body):
+            return body                          # what moto answered, changed or not
 """
 import http.client
 import re
 import threading
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -32,6 +35,8 @@ class AwsRequest:
     action: str  # the operation: the target's last part, or the query/form Action
     json_protocol: bool
     user_agent: str
+    # The query/form parameters of query-protocol calls (EC2, Auto Scaling, ...), first value of each.
+    params: dict = field(default_factory=dict, compare=False)
 
 
 def parse_request(method, path, headers, body):
@@ -43,8 +48,12 @@ def parse_request(method, path, headers, body):
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
         form = urllib.parse.parse_qs(body.decode(errors="replace")) if b"Action=" in body else {}
         action = (query.get("Action") or form.get("Action") or [method + " " + path])[0]
+        params = {key: values[0] for key, values in {**query, **form}.items()}
+    else:
+        params = {}
     json_protocol = bool(target) or "json" in headers.get("Content-Type", "")
-    return AwsRequest(access_key, region, service, target, action, json_protocol, headers.get("User-Agent", ""))
+    return AwsRequest(access_key, region, service, target, action, json_protocol, headers.get("User-Agent", ""),
+                      params)
 
 
 class AwsProxy:
@@ -81,6 +90,10 @@ class AwsProxy:
         """None to forward the request to moto, or (status, content_type, body) to answer it here."""
         return None
 
+    def rewrite(self, request, status, body):
+        """What the client gets of moto's answer: ``body`` itself, or a changed copy."""
+        return body
+
     def _handler_class(self):
         proxy = self
 
@@ -93,7 +106,8 @@ class AwsProxy:
             def _forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                answer = proxy.intercept(parse_request(self.command, self.path, self.headers, body))
+                request = parse_request(self.command, self.path, self.headers, body)
+                answer = proxy.intercept(request)
                 if answer:
                     status, content_type, payload = answer
                     self._reply(status, [("Content-Type", content_type)], payload)
@@ -103,7 +117,7 @@ class AwsProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
-                data = resp.read()
+                data = proxy.rewrite(request, resp.status, resp.read())
                 conn.close()
                 skip = _HOP_BY_HOP | {"content-length"}
                 self._reply(resp.status, [(k, v) for k, v in resp.getheaders() if k.lower() not in skip], data)

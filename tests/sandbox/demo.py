@@ -15,8 +15,17 @@ What is real and what is emulated:
   internet (one container, "internet", serving the Nomad release and the
   Replicated installer stand-ins like releases.hashicorp.com and
   get.replicated.com do, and the GitHub OAuth stand-in).
+* real inside each emulated instance: cloud-init (the Debian package) runs
+  the instance's user data, which the emulator hands it as a NoCloud seed
+  written before the container boots, from what moto holds for the instance
+  (DescribeInstanceAttribute userData, else its launch template version).
 * stand-ins (tests/standins/): Nomad, Replicated (installer, replicatedctl,
   console), the CircleCI app itself and GitHub. Each says it is a stand-in.
+* stand-ins in tests/sandbox/: the instance metadata service at
+  169.254.169.254 (imds_server.py, in the "metadata" container; each instance
+  routes that address to it) and the Auto Scaling lifecycle hook semantics
+  moto lacks (lifecycle.py: an AWS API proxy in front of moto, on the demo
+  network's gateway address so that instances reach it too).
 
 The production path is untouched: the demo only chooses configuration (an
 inventory file whose `compose` maps each instance id to its container and
@@ -32,6 +41,7 @@ State (moto's port and pid, the vault password, vars, the install dir) lives in
 finds what the first created.
 """
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -48,11 +58,19 @@ from . import hosts as sandbox_hosts
 from . import terraform as sandbox_terraform
 from .ansible import ansible_env
 from .aws import MotoServer, free_port
+from .lifecycle import LifecycleHooksStandIn
 from .paths import REPO_ROOT, TMP, VENV_BIN
 
 STANDINS = REPO_ROOT / "tests" / "standins"
 DEMO_LABEL = "circleci-demo"
 INTERNET_HOST_NUMBER = 250  # the internet container's address in the subnet (moto hands out from .4 upwards)
+METADATA_HOST_NUMBER = 251  # the metadata container's own address; it also holds IMDS_ADDRESS
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+IMDS_ADDRESS = "169.254.169.254"
+# The AWS API as instances see it: the lifecycle hooks stand-in, on the demo network's gateway address.
+INSTANCE_AWS_PORT = 4566
+SANDBOX_DIR = Path(__file__).resolve().parent
+IMDS_ROUTE_UNIT = "sandbox-imds-route.service"
 REGION = "us-east-1"
 NOMAD_VERSION_KEY = "nomad"
 
@@ -84,6 +102,11 @@ class Demo:
         base = subnet.split("/")[0].rsplit(".", 1)[0]
         self.gateway = f"{base}.1"
         self.internet_ip = f"{base}.{INTERNET_HOST_NUMBER}"
+        self.metadata_name = f"{self.container_prefix}metadata"
+        self.metadata_ip = f"{base}.{METADATA_HOST_NUMBER}"
+        self.imds_dir = self.dir / "imds"  # one JSON record per instance, read by the IMDS stand-in
+        self.hooks = None  # the lifecycle hooks stand-in (AWS API proxy), while the emulator runs
+        self._imds_records = {}  # instance id -> last record written
         self.moto = None
         self.state = {}
         self._watcher = None
@@ -212,6 +235,42 @@ class Demo:
         raise DemoError(f"the internet stand-in container {self.internet_name} ({www}) does not answer; "
                         f"see docker logs {self.internet_name}")
 
+    def ensure_metadata_service(self, image):
+        """The IMDS stand-in: a container on the demo network that holds 169.254.169.254 (on its loopback)."""
+        self.imds_dir.mkdir(parents=True, exist_ok=True)
+        running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", self.metadata_name, check=False)
+        if running.returncode == 0 and running.stdout.decode().strip() == "true":
+            return
+        sandbox_hosts.docker("rm", "-f", self.metadata_name, check=False)
+        sandbox_hosts.docker(
+            "run", "-d", "--name", self.metadata_name, "--hostname", "metadata",
+            "--label", sandbox_hosts.CONTAINER_LABEL, "--label", f"{DEMO_LABEL}={self.name}",
+            "--network", self.network, "--ip", self.metadata_ip, "--cap-add", "NET_ADMIN",
+            "-v", f"{SANDBOX_DIR / 'imds_server.py'}:/imds_server.py:ro", "-v", f"{self.imds_dir}:/imds:ro",
+            image, "sh", "-c",
+            f"ip addr add {IMDS_ADDRESS}/32 dev lo && "
+            f"exec python3 /imds_server.py --state-dir /imds --bind {IMDS_ADDRESS} --port 80",
+        )
+
+    def start_aws_front(self):
+        """The lifecycle hooks stand-in in front of moto, reachable from the host and from the instances."""
+        if self.hooks is None:
+            self.hooks = LifecycleHooksStandIn(
+                self.moto.url, self.moto.session(), host=self.gateway, port=INSTANCE_AWS_PORT,
+                log=lambda message: log(f"EC2 emulator: {message}"),
+                details_file=self.dir / "lifecycle_hooks.json", tick=1.0).start()
+        return self.hooks
+
+    def stop_aws_front(self):
+        if self.hooks is not None:
+            self.hooks.stop()
+            self.hooks = None
+
+    @property
+    def instance_aws_endpoint(self):
+        """The AWS API endpoint as the emulated instances reach it (AWS_ENDPOINT_URL inside a container)."""
+        return f"http://{self.gateway}:{INSTANCE_AWS_PORT}"
+
     def instances(self):
         ec2 = self.moto.client("ec2")
         found = []
@@ -223,31 +282,144 @@ class Demo:
                 for instance in reservation["Instances"]:
                     tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
                     found.append({"id": instance["InstanceId"], "ip": instance.get("PrivateIpAddress"),
-                                  "role": tags.get("circleci:role", "")})
+                                  "role": tags.get("circleci:role", ""), "described": instance,
+                                  "reservation_id": reservation.get("ReservationId", "")})
         return found
+
+    def _launch_template_data(self, tags):
+        template, version = tags.get("aws:ec2launchtemplate:id"), tags.get("aws:ec2launchtemplate:version")
+        if not template:
+            return {}
+        versions = self.moto.client("ec2").describe_launch_template_versions(
+            LaunchTemplateId=template, Versions=[version or "$Default"])["LaunchTemplateVersions"]
+        return versions[0]["LaunchTemplateData"] if versions else {}
+
+    def user_data(self, instance):
+        """What EC2 hands the instance as user data (moto's DescribeInstanceAttribute, else its template's)."""
+        attribute = self.moto.client("ec2").describe_instance_attribute(
+            InstanceId=instance["id"], Attribute="userData").get("UserData", {}).get("Value")
+        if not attribute:
+            tags = {t["Key"]: t["Value"] for t in instance["described"].get("Tags", [])}
+            attribute = self._launch_template_data(tags).get("UserData")
+        return base64.b64decode(attribute) if attribute else b""
+
+    def imds_record(self, instance, user_data):
+        """The instance as the IMDS stand-in answers for it (see imds_server.py)."""
+        described = instance["described"]
+        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        template = self._launch_template_data(tags)
+        # moto 5.2.5 launches Auto Scaling instances without the template's MetadataOptions and instance
+        # profile; EC2 applies them, so the template's win here.
+        options = {**described.get("MetadataOptions", {}), **template.get("MetadataOptions", {})}
+        profile = described.get("IamInstanceProfile") or template.get("IamInstanceProfile") or {}
+        role = profile_arn = profile_id = ""
+        profile_name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
+        if profile_name:
+            try:
+                found = self.moto.client("iam").get_instance_profile(
+                    InstanceProfileName=profile_name)["InstanceProfile"]
+            except Exception as exc:  # a profile deleted since: IMDS then has no role, as on EC2
+                log(f"EC2 emulator: instance profile {profile_name} of {instance['id']}: {exc}")
+                found = {"Arn": "", "InstanceProfileId": ""}
+            profile_arn, profile_id = found["Arn"], found["InstanceProfileId"]
+            role = found["Roles"][0]["RoleName"] if found.get("Roles") else ""
+        interfaces = described.get("NetworkInterfaces") or [{}]
+        return {
+            "instance_id": instance["id"], "image_id": described.get("ImageId", ""),
+            "instance_type": described.get("InstanceType", ""), "launch_index": described.get("AmiLaunchIndex", 0),
+            "local_ipv4": instance["ip"], "local_hostname": described.get("PrivateDnsName") or instance["ip"],
+            "mac": interfaces[0].get("MacAddress", "02:00:00:00:00:00"),
+            "availability_zone": described.get("Placement", {}).get("AvailabilityZone", f"{REGION}a"),
+            "region": REGION, "reservation_id": instance.get("reservation_id", ""),
+            "security_groups": [g["GroupName"] for g in described.get("SecurityGroups", [])],
+            "metadata_options": options, "iam_role": role, "instance_profile_arn": profile_arn,
+            "instance_profile_id": profile_id,
+            "target_lifecycle_state": self.hooks.target_state(instance["id"]) if self.hooks else None,
+            "user_data": user_data.decode(errors="replace"),
+        }
+
+    def write_imds_record(self, record):
+        if self._imds_records.get(record["instance_id"]) == record:
+            return
+        self.imds_dir.mkdir(parents=True, exist_ok=True)
+        path = self.imds_dir / f"{record['local_ipv4']}.json"
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(record, indent=2))
+        partial.replace(path)  # the IMDS stand-in never reads half a record
+        self._imds_records[record["instance_id"]] = record
+
+    def refresh_lifecycle_states(self):
+        """IMDS autoscaling/target-lifecycle-state follows the lifecycle hooks stand-in."""
+        if not self.hooks:
+            return
+        for record in list(self._imds_records.values()):
+            state = self.hooks.target_state(record["instance_id"])
+            if state != record.get("target_lifecycle_state"):
+                self.write_imds_record({**record, "target_lifecycle_state": state})
+
+    def boot_files(self, instance, user_data):
+        """cloud-init's NoCloud seed and the route to the metadata service, in place before the container boots.
+
+        NoCloud seed layout (user-data, meta-data with instance-id and local-hostname):
+        https://cloudinit.readthedocs.io/en/latest/reference/datasources/nocloud.html
+        """
+        hostname = instance["described"].get("PrivateDnsName") or "ip-" + instance["ip"].replace(".", "-")
+        route_unit = (
+            "# Written by tests/sandbox/demo.py: EC2 instances reach the metadata service at\n"
+            f"# {IMDS_ADDRESS}; here it is the IMDS stand-in container {self.metadata_ip}.\n"
+            "[Unit]\nDescription=Route the EC2 metadata address to the sandbox IMDS stand-in\n"
+            "DefaultDependencies=no\nBefore=sysinit.target cloud-init-local.service cloud-init.service\n"
+            f"[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart=/sbin/ip route replace {IMDS_ADDRESS}/32 via {self.metadata_ip}\n"
+            "[Install]\nWantedBy=sysinit.target\n"
+        )
+        return {
+            "/var/lib/cloud/seed/nocloud/user-data": user_data,
+            "/var/lib/cloud/seed/nocloud/meta-data": f"instance-id: {instance['id']}\nlocal-hostname: {hostname}\n",
+            f"/etc/systemd/system/{IMDS_ROUTE_UNIT}": route_unit,
+            f"/etc/systemd/system/sysinit.target.wants/{IMDS_ROUTE_UNIT}":
+                ("symlink", f"/etc/systemd/system/{IMDS_ROUTE_UNIT}"),
+        }
 
     def container_name(self, instance_id):
         return f"{self.container_prefix}{instance_id}"
 
-    def boot_instance(self, instance, image):
-        """One systemd container for one EC2 instance, at the instance's private IP."""
-        name = self.container_name(instance["id"])
-        running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", name, check=False)
-        if running.returncode == 0 and running.stdout.decode().strip() == "true":
-            return False
-        aliases = ["--network-alias", self.hostname] if instance["role"] == "services" else []
-        host = sandbox_hosts.SystemdHost(
-            name, image=image, hostname="ip-" + instance["ip"].replace(".", "-"),
-            labels={DEMO_LABEL: self.name, "circleci-instance-id": instance["id"]},
-            run_args=["--network", self.network, "--ip", instance["ip"], *aliases,
-                      "--dns-search", "ec2.internal"],
-        )
-        host.start(wait=True, timeout=120)
-        for hook in self.boot_hooks:
-            hook(instance, host)
-        log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
-            f"booted as container {name}")
-        return True
+    def boot_instances(self, instances, image):
+        """One systemd container per new EC2 instance, at the instance's private IP, all booting at once.
+
+        Returns the ids of the instances booted now. Instances whose container already runs (an earlier
+        `make demo`) get their metadata record back, so IMDS keeps answering for them.
+        """
+        booting = []
+        for instance in instances:
+            if not instance["ip"]:
+                continue
+            name = self.container_name(instance["id"])
+            running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", name, check=False)
+            is_running = running.returncode == 0 and running.stdout.decode().strip() == "true"
+            if is_running and instance["id"] in self._imds_records:
+                continue
+            user_data = self.user_data(instance)
+            self.write_imds_record(self.imds_record(instance, user_data))
+            if is_running:
+                continue
+            aliases = ["--network-alias", self.hostname] if instance["role"] == "services" else []
+            host = sandbox_hosts.SystemdHost(
+                name, image=image, hostname="ip-" + instance["ip"].replace(".", "-"),
+                labels={DEMO_LABEL: self.name, "circleci-instance-id": instance["id"]},
+                run_args=["--network", self.network, "--ip", instance["ip"], *aliases,
+                          "--dns-search", "ec2.internal"],
+            )
+            host.start(wait=False, files=self.boot_files(instance, user_data))
+            booting.append((instance, host))
+        for instance, host in booting:
+            # systemd reaches "running" once cloud-init's final stage (the user data) is done.
+            host.wait_running(timeout=180)
+            for hook in self.boot_hooks:
+                hook(instance, host)
+            log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
+                f"booted as container {host.name}")
+        return [instance["id"] for instance, _ in booting]
 
     def reap_instances(self, live_ids):
         listed = sandbox_hosts.docker("ps", "-a", "--filter", f"label={DEMO_LABEL}={self.name}",
@@ -257,6 +429,9 @@ class Demo:
             if len(parts) == 2 and parts[1] not in live_ids:
                 sandbox_hosts.docker("rm", "-f", parts[0], check=False)
                 log(f"EC2 emulator: instance {parts[1]} is gone; removed container {parts[0]}")
+        for instance_id in [i for i in self._imds_records if i not in live_ids]:
+            record = self._imds_records.pop(instance_id)
+            (self.imds_dir / f"{record['local_ipv4']}.json").unlink(missing_ok=True)
 
     def watch_instances(self, image, interval=1.0):
         """The EC2 emulator: boot a container for every instance moto reports, as EC2 boots instances."""
@@ -265,10 +440,10 @@ class Demo:
             while not self._stop.is_set():
                 try:
                     live = self.instances()
-                    for instance in live:
-                        if instance["ip"] and self.boot_instance(instance, image):
-                            self.started_hosts[instance["id"]] = time.monotonic()
+                    for instance_id in self.boot_instances(live, image):
+                        self.started_hosts[instance_id] = time.monotonic()
                     self.reap_instances({i["id"] for i in live})
+                    self.refresh_lifecycle_states()
                 except Exception as exc:  # keep emulating; the play reports unreachable hosts by name
                     log(f"EC2 emulator: {exc}")
                 self._stop.wait(interval)
@@ -280,6 +455,25 @@ class Demo:
         self._stop.set()
         if self._watcher:
             self._watcher.join(timeout=150)
+            self._watcher = None
+
+    def start_emulator(self):
+        """EC2 as instances see it, without a site.yml run: moto, the network, IMDS, hooks, the emulator."""
+        if not sandbox_hosts.docker_available():
+            raise DemoError("dockerd is not running: start it (make sandbox does)")
+        image = sandbox_hosts.ensure_base_image()
+        self.ensure_moto()
+        self.ensure_network_in_aws()
+        self.ensure_docker_network()
+        self.ensure_metadata_service(image)
+        self.start_aws_front()
+        self._stop.clear()
+        self.watch_instances(image)
+        return image
+
+    def stop_emulator(self):
+        self.stop_watching()
+        self.stop_aws_front()
 
     # --- inputs --------------------------------------------------------------------
     def ensure_secrets(self):
@@ -393,8 +587,10 @@ class Demo:
         return path
 
     def endpoint_url(self):
-        """Where AWS API calls go: moto, or a fault-injecting proxy in front of it (tests)."""
-        return self.endpoint_override or self.moto.url
+        """Where AWS API calls go: the lifecycle hooks stand-in in front of moto, or a test's proxy."""
+        if self.endpoint_override:
+            return self.endpoint_override
+        return self.hooks.url if self.hooks else self.moto.url
 
     def write_inventory(self):
         path = self.dir / "inventory.circleci_ec2.yml"
@@ -438,6 +634,8 @@ class Demo:
         self.ensure_docker_network()
         self.ensure_secrets()
         self.ensure_internet(image)
+        self.ensure_metadata_service(image)
+        self.start_aws_front()
         self.write_terraform_override()
         inventory = self.write_inventory()
         vars_file, secrets_file, vault_pass = self.write_inputs()
@@ -469,6 +667,7 @@ class Demo:
                 rc = proc.wait()
         finally:
             self.stop_watching()
+            self.stop_aws_front()
         elapsed = time.monotonic() - started
         self.state.setdefault("runs", []).append({"rc": rc, "seconds": round(elapsed, 1), "log": str(log_path)})
         self.save_state()
@@ -492,9 +691,12 @@ class Demo:
             "          HashiCorp's AWS provider; Debian systemd hosts with Docker; Ansible Vault.",
             "Emulated: AWS (moto on 127.0.0.1); each EC2 instance = one systemd container at the",
             "          instance's private IP; DNS for the hostname = a Docker network alias; the",
-            "          internet = one container serving downloads and GitHub.",
+            "          internet = one container serving downloads and GitHub; user data runs with the",
+            "          real cloud-init (NoCloud seed) in each instance.",
             "Stand-ins (tests/standins/, each says so): Nomad, Replicated (installer, replicatedctl,",
-            "          console), the CircleCI app containers, GitHub's OAuth endpoint.",
+            "          console), the CircleCI app containers, GitHub's OAuth endpoint; in tests/sandbox/:",
+            f"          instance metadata at {IMDS_ADDRESS} and Auto Scaling lifecycle hooks",
+            f"          (instances reach the AWS API at {self.instance_aws_endpoint}).",
             f"State: {self.dir}   remove it all: make demo-clean",
             "=" * 78,
         ])

@@ -11,8 +11,10 @@ The container options are the ones verified on these machines (TESTBED.md);
 molecule/resources/platform.yml carries the same options for Molecule.
 """
 import hashlib
+import io
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +38,31 @@ BASE_PACKAGES = (
     "gnupg",
     "unzip",
 )
+# Installed with apt-get inside the debootstrapped root: debootstrap --include does not resolve
+# cloud-init's dependencies. Real cloud-init runs each emulated EC2 instance's user data from a NoCloud
+# seed (demo.py).
+APT_PACKAGES = ("cloud-init",)
+# cloud-init's datasource in the image: the NoCloud seed the EC2 emulator writes before boot, so cloud-init
+# never probes the network for a metadata service (it would find none in a container). ConfigDrive is listed
+# only for ds-identify's sake: its check is local (a config-2 labelled disk, none here), and with two entries
+# ds-identify really searches, so a container without a seed (Molecule, plain SystemdHost) has cloud-init
+# disabled by the generator; a list of one (or one plus None) is taken as found without a check.
+# With a seed ds-identify writes datasource_list [NoCloud, None] to /run/cloud-init/cloud.cfg.
+# The container's network is Docker's (as a VPC's DHCP gives an instance its address): cloud-init keeps out.
+# The image has no `locales` (update-locale), so the locale module is off, and apt's sources stay the ones
+# debootstrap wrote (the roles choose their repositories).
+# https://cloudinit.readthedocs.io/en/latest/reference/datasources/nocloud.html
+# https://cloudinit.readthedocs.io/en/latest/reference/modules.html (locale, apt_configure)
+CLOUD_INIT_CONFIG = """\
+# Written by tests/sandbox/hosts.py (sandbox base image)
+datasource_list: [ NoCloud, ConfigDrive ]
+network:
+  config: disabled
+locale: false
+apt:
+  preserve_sources_list: true
+"""
+IMAGE_FILES = {"etc/cloud/cloud.cfg.d/99-sandbox-nocloud.cfg": CLOUD_INIT_CONFIG}
 CONTAINER_LABEL = "circleci-sandbox=1"
 
 # What runs systemd as PID 1 here (--privileged fails on these machines).
@@ -80,8 +107,10 @@ def docker_available():
 
 
 def base_image_tag(packages=BASE_PACKAGES, suite=BASE_SUITE):
-    """The tag changes whenever the package list or suite changes."""
-    digest = hashlib.sha256((suite + "\n" + "\n".join(sorted(packages))).encode()).hexdigest()[:12]
+    """The tag changes whenever the package list, the suite or a file written into the image changes."""
+    files = "".join(f"{path}\n{text}" for path, text in sorted(IMAGE_FILES.items()))
+    listed = "\n".join(sorted(packages)) + "\napt:" + "\n".join(APT_PACKAGES)
+    digest = hashlib.sha256((suite + "\n" + listed + files).encode()).hexdigest()[:12]
     return f"{BASE_IMAGE_NAME}:{digest}"
 
 
@@ -102,6 +131,7 @@ def ensure_base_image(packages=BASE_PACKAGES, suite=BASE_SUITE):
             stdout=subprocess.DEVNULL,
         )
         root = Path(rootfs)
+        _apt_install(root, APT_PACKAGES)
         # A container has no console to log in on and no kernel modules to load.
         for unit in ("getty@tty1.service", "systemd-modules-load.service"):
             link = root / "etc/systemd/system" / unit
@@ -109,6 +139,9 @@ def ensure_base_image(packages=BASE_PACKAGES, suite=BASE_SUITE):
             if not link.exists():
                 link.symlink_to("/dev/null")
         (root / "etc/machine-id").write_text("")
+        for path, text in IMAGE_FILES.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
         apt_clean = root / "var/cache/apt/archives"
         for deb in apt_clean.glob("*.deb"):
             deb.unlink()
@@ -122,6 +155,23 @@ def ensure_base_image(packages=BASE_PACKAGES, suite=BASE_SUITE):
     return tag
 
 
+def _apt_install(root, packages):
+    """apt-get install in the debootstrapped root (a chroot: no service may start while building)."""
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    try:
+        for argv in (["apt-get", "update", "-qq"],
+                     ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+                     ["apt-get", "clean"]):
+            proc = subprocess.run(["chroot", str(root), *argv], env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SandboxError(f"building the base image: {' '.join(argv)} failed: {proc.stderr[-2000:]}")
+    finally:
+        policy.unlink()
+
+
 class SystemdHost:
     """One systemd container standing in for one EC2 host."""
 
@@ -132,17 +182,21 @@ class SystemdHost:
         self.labels = dict(labels or {})
         self.hostname = hostname or name
 
-    def start(self, wait=True, timeout=90):
+    def start(self, wait=True, timeout=90, files=None):
+        """Run the container; ``files`` ({path: text, or ("symlink", target)}) are in place before init starts."""
         image = self.image or ensure_base_image()
         docker("rm", "-f", self.name, check=False)
         label_args = []
         for key, value in {**dict([CONTAINER_LABEL.split("=")]), **self.labels}.items():
             label_args += ["--label", f"{key}={value}"]
         docker(
-            "run", "-d", "--name", self.name, "--hostname", self.hostname, *label_args, *RUN_OPTIONS, *self.run_args,
+            "create", "--name", self.name, "--hostname", self.hostname, *label_args, *RUN_OPTIONS, *self.run_args,
             image,
             "/sbin/init",
         )
+        if files:
+            docker("cp", "-", f"{self.name}:/", input_bytes=_tar(files))
+        docker("start", self.name)
         if wait:
             self.wait_running(timeout)
         return self
@@ -184,6 +238,27 @@ class SystemdHost:
 
     def remove(self):
         docker("rm", "-f", self.name, check=False)
+
+
+def _tar(files):
+    """A tar stream of {path: text | ("symlink", target)} with root-owned entries, for `docker cp -`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        directories = sorted({str(parent) for path in files for parent in Path(path).parents if str(parent) != "."})
+        for directory in directories:
+            info = tarfile.TarInfo(directory.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
+        for path, content in files.items():
+            info = tarfile.TarInfo(path.lstrip("/"))
+            if isinstance(content, tuple):
+                info.type, info.linkname = tarfile.SYMTYPE, content[1]
+                archive.addfile(info)
+                continue
+            data = content.encode() if isinstance(content, str) else content
+            info.size, info.mode = len(data), 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def remove_all_hosts():

@@ -130,8 +130,77 @@ def injected_variables(cred_type):
     return set(cred_type.get("injectors", {}).get("extra_vars", {}))
 
 
+TASK_KEYS = ("tasks", "pre_tasks", "post_tasks", "handlers", "block", "rescue", "always")
+INCLUDE_TASKS = ("include_tasks", "import_tasks")
+INCLUDE_ROLE = ("include_role", "import_role")
+
+
+def _module_arg(task, names):
+    """The argument of a task calling any of `names` (short or ansible.builtin.), else None."""
+    for name in names:
+        for key in (name, "ansible.builtin." + name):
+            if key in task:
+                return task[key]
+    return None
+
+
+def _role_dir(name):
+    return REPO / "roles" / str(name).split("circleci_server.aws.", 1)[-1]
+
+
+def _role_closure(name, seen):
+    """A role's defaults, vars and meta (its dependencies followed) and its tasks (includes followed)."""
+    directory = _role_dir(name).resolve()
+    if directory in seen or not directory.is_dir():
+        return ""
+    seen.add(directory)
+    texts = []
+    for sub in ("defaults", "vars", "meta"):
+        for path in sorted((directory / sub).glob("*.yml")):
+            texts.append(path.read_text())
+    for dependency in (load_yaml(directory / "meta" / "main.yml") or {}).get("dependencies", []) \
+            if (directory / "meta" / "main.yml").exists() else []:
+        texts.append(_role_closure(dependency.get("role") if isinstance(dependency, dict) else dependency, seen))
+    texts.append(_tasks_closure(directory / "tasks" / "main.yml", seen, directory / "tasks"))
+    return "\n".join(texts)
+
+
+def _tasks_closure(path, seen, role_tasks=None):
+    """A task file's text plus the task files and roles it includes or imports, recursively."""
+    path = path.resolve()
+    if path in seen or not path.exists():
+        return ""
+    seen.add(path)
+    texts = [path.read_text()]
+    texts.append(_walk_tasks(load_yaml(path) or [], path.parent, seen, role_tasks))
+    return "\n".join(texts)
+
+
+def _walk_tasks(tasks, base, seen, role_tasks):
+    texts = []
+    for task in tasks if isinstance(tasks, list) else []:
+        if not isinstance(task, dict):
+            continue
+        for key in ("block", "rescue", "always"):
+            texts.append(_walk_tasks(task.get(key), base, seen, role_tasks))
+        target = _module_arg(task, INCLUDE_TASKS)
+        if isinstance(target, dict):
+            target = target.get("file")
+        if isinstance(target, str) and "{{" not in target:
+            candidates = [base / target] + ([role_tasks / target] if role_tasks else [])
+            found = next((c for c in candidates if c.exists()), None)
+            assert found, f"{base}: included task file {target} not found"
+            texts.append(_tasks_closure(found, seen, role_tasks))
+        role = _module_arg(task, INCLUDE_ROLE)
+        if isinstance(role, dict) and role.get("name") and "{{" not in role["name"]:
+            texts.append(_role_closure(role["name"], seen))
+    return "\n".join(texts)
+
+
 def playbook_closure(relative_path, seen=None):
-    """Text of a playbook plus every playbook it imports (import_playbook), recursively."""
+    """Text of a playbook plus everything it runs, recursively: imported playbooks,
+    included or imported task files, and roles (play `roles:`, include_role and
+    import_role, meta dependencies) with their defaults, vars, meta and task files."""
     seen = set() if seen is None else seen
     path = (REPO / relative_path).resolve()
     if path in seen or not path.exists():
@@ -139,14 +208,21 @@ def playbook_closure(relative_path, seen=None):
     seen.add(path)
     text = path.read_text()
     for entry in load_yaml(path) or []:
-        if isinstance(entry, dict):
-            target = entry.get("ansible.builtin.import_playbook") or entry.get("import_playbook")
-            if target and "{{" not in target:
-                target = target.split("circleci_server.aws.", 1)[-1]
-                if not target.endswith(".yml"):
-                    target = f"playbooks/{target}.yml"
-                candidate = (path.parent / target) if (path.parent / target).exists() else (REPO / target)
-                text += "\n" + playbook_closure(candidate.relative_to(REPO), seen)
+        if not isinstance(entry, dict):
+            continue
+        target = entry.get("ansible.builtin.import_playbook") or entry.get("import_playbook")
+        if target and "{{" not in target:
+            target = target.split("circleci_server.aws.", 1)[-1]
+            if not target.endswith(".yml"):
+                target = f"playbooks/{target}.yml"
+            candidate = (path.parent / target) if (path.parent / target).exists() else (REPO / target)
+            text += "\n" + playbook_closure(candidate.relative_to(REPO), seen)
+            continue
+        for role in entry.get("roles") or []:
+            name = role.get("role") or role.get("name") if isinstance(role, dict) else role
+            text += "\n" + _role_closure(name, seen)
+        for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
+            text += "\n" + _walk_tasks(entry.get(key), path.parent, seen, None)
     return text
 
 

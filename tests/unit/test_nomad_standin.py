@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -132,3 +133,50 @@ def test_client_registers_with_server(tmp_path):
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=5)
+
+
+@pytest.mark.parametrize("version, good, bad", [
+    ("0.5.6", ("?enable=true", None), ("", {"DrainSpec": {"Deadline": 10**9}})),
+    ("0.9.3", ("", {"DrainSpec": {"Deadline": 10**9}}), ("?enable=true", None)),
+])
+def test_client_drains_in_its_versions_spelling_only(tmp_path, version, good, bad):
+    port = _free_port()
+    cfg = tmp_path / "client.hcl"
+    cfg.write_text(f'bind_addr = "127.0.0.1"\ndata_dir = "{tmp_path}/c"\nports {{ http = {port} }}\n'
+                   'client { enabled = true }\n')
+    proc = subprocess.Popen([sys.executable, str(STANDIN / "nomad.py"), "agent", "-config", str(cfg)],
+                            env=dict(os.environ, NOMAD_STANDIN_VERSION=version),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def call(method, path, payload=None):
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(base + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                node_id = _get(base + "/v1/agent/self")["stats"]["client"]["node_id"]
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(0.1)
+        service = call("POST", "/v1/standin/allocations", {"JobID": "web", "Type": "service"})[1]
+        build = call("POST", "/v1/standin/allocations", {"JobID": "build", "Type": "batch", "RunsFor": 60})[1]
+        assert call("POST", f"/v1/node/{node_id}/drain{bad[0]}", bad[1])[0] == 400
+        assert call("GET", f"/v1/node/{node_id}")[1]["Drain"] is False
+        assert call("PUT", f"/v1/node/{node_id}/drain{good[0]}", good[1])[0] == 200
+        assert call("GET", f"/v1/node/{node_id}")[1]["Drain"] is True
+        states = {a["ID"]: a["ClientStatus"] for a in call("GET", f"/v1/node/{node_id}/allocations")[1]}
+        assert states[service["ID"]] == "complete"
+        # Before 0.8 a drain migrates batch allocations too; from 0.8 they run to the deadline.
+        assert states[build["ID"]] == ("complete" if version == "0.5.6" else "running")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

@@ -249,3 +249,69 @@ def test_wait_times_out_with_the_last_state():
     waiter = AppWaiter(app, "started", 30, 5, 0, 0, clock=clock.time, sleep=clock.sleep)
     with pytest.raises(rc.ReplicatedctlError, match="timed out after 30s .* State=starting"):
         waiter.run()
+
+
+# -- secrets in output the client could not parse (issue 17) -------------------
+EXPORT_SECRETS = ("Passphrase12345", "gh-client-secret-0a1b2c", "console-pw-xyz")
+UNPARSED_EXPORT = ('WARNING: config cache stale\n{"hostname": {"value": "ci.example.com"}, '
+                   '"secret_passphrase": {"value": "Passphrase12345"}, '
+                   '"ghe_client_secret": {"value": "gh-client-secret-0a1b2c"}, '
+                   '"admin_password": "console-pw-xyz"')
+
+
+def _error_of(call):
+    with pytest.raises(rc.ReplicatedctlError) as err:
+        call()
+    return err.value
+
+
+def _assert_no_secret(error):
+    shown = " ".join([error.message, error.stderr, " ".join(error.command)])
+    for secret in EXPORT_SECRETS:
+        assert secret not in shown, shown
+
+
+def test_unparsed_app_config_export_is_never_echoed():
+    client = rc.Replicatedctl(lambda argv, data=None: (0, UNPARSED_EXPORT, ""))
+    error = _error_of(client.app_config_export)
+    _assert_no_secret(error)
+    assert "did not print JSON" in error.message and "bytes" in error.message
+
+
+@pytest.mark.parametrize("stdout,stderr", [
+    (UNPARSED_EXPORT, ""),                                 # failed, reason only on stdout
+    ("", "Error: bad config " + UNPARSED_EXPORT.replace("\n", " ")),  # reason echoing the settings
+    ("", 'level=error msg="secret_passphrase=Passphrase12345 ghe_client_secret: gh-client-secret-0a1b2c '
+         'admin_password=\'console-pw-xyz\'"'),
+])
+def test_failed_export_masks_secret_values_in_every_error_path(stdout, stderr):
+    client = rc.Replicatedctl(lambda argv, data=None: (1, stdout, stderr))
+    error = _error_of(client.app_config_export)
+    _assert_no_secret(error)
+    assert rc.MASK in error.message + error.stderr
+
+
+@pytest.mark.parametrize("stderr", ["Error: dial unix /var/run/replicated/replicated-cli.sock: %s",
+                                    "Error: config item %s not found", "%s: no such file or directory"])
+def test_secrets_read_by_export_are_masked_in_later_errors(stderr):
+    # The export succeeds; a later import fails and echoes a value (any key).
+    exported = json.dumps({"secret_passphrase": {"value": "Passphrase12345"}, "hostname": {"value": "h"}})
+    calls = []
+
+    def runner(argv, data=None):
+        calls.append(argv)
+        if "export" in argv:
+            return 0, exported, ""
+        return 1, "", stderr % "value Passphrase12345 rejected"
+
+    client = rc.Replicatedctl(runner)
+    client.app_config_export()
+    error = _error_of(lambda: client.app_config_import({"hostname": "h2"}))
+    _assert_no_secret(error)
+
+
+def test_unparsed_output_of_other_commands_is_shown_masked():
+    client = rc.Replicatedctl(lambda argv, data=None: (0, "oops token=tok-abcdef1234 state=started", ""))
+    error = _error_of(client.app_status)
+    assert "tok-abcdef1234" not in error.message
+    assert "state=started" in error.message

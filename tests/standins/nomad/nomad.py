@@ -19,6 +19,24 @@ listens on the HTTP port (ports { http }, default 4646) on bind_addr
     GET  /v1/nodes           server mode: the clients that registered, in /v1/nodes list shape
     POST /v1/standin/register  server mode, STAND-IN-ONLY endpoint: a client registers itself
 
+Client mode also answers what a drain needs, for its own node only (real Nomad forwards
+these to the servers; https://developer.hashicorp.com/nomad/api-docs/nodes):
+
+    GET  /v1/agent/self                  stats.client.node_id (as Nomad's client.Stats())
+    GET  /v1/node/<id>                   the node, with Drain (and DrainStrategy from 0.8)
+    GET  /v1/node/<id>/allocations       allocations: ID, JobID, ClientStatus, DesiredStatus, Job.Type
+    PUT|POST /v1/node/<id>/drain         the spelling of the version the stand-in reports:
+        before 0.8 ?enable=true|false (0.5-0.7 "Drain Node" API); from 0.8 a JSON body
+        {"DrainSpec": {"Deadline": <ns>, "IgnoreSystemJobs": bool}} (null DrainSpec disables).
+        The other spelling is refused with 400, as Nomad would fail to parse it.
+    POST /v1/standin/allocations         STAND-IN-ONLY test hook: {"JobID": "...", "Type": "batch",
+        "RunsFor": <seconds>, "KillTimeout": <seconds>} places a running allocation on this node
+        that completes after RunsFor seconds (forever when absent) and, once stopped, exits after
+        KillTimeout seconds (0 by default; null: it never exits, a task that ignores the stop).
+        A drain stops allocations as the documented behaviour of the version says: before 0.8
+        every allocation is migrated (stopped) at once; from 0.8 service allocations stop at once
+        and batch allocations run until they finish or the drain deadline passes (https://developer.hashicorp.com/nomad/commands/node/drain).
+
 Server mode (`server { enabled = true }`) also listens on the RPC port
 (default 4647; connections are accepted and closed). Client mode POSTs its
 node to http://<server host>:<server http port, 4646>/v1/standin/register
@@ -32,11 +50,14 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = "@VERSION@"  # build_release.py substitutes the release version
+if VERSION.startswith("@"):  # run from the source tree (unit tests): the version comes from the environment
+    VERSION = os.environ.get("NOMAD_STANDIN_VERSION", "0.5.6")
 STANDIN_NOTE = "nomad stand-in, not HashiCorp Nomad"
 REGISTER_INTERVAL = float(os.environ.get("NOMAD_STANDIN_REGISTER_INTERVAL", "5"))
 SERVER_HTTP_PORT = 4646
@@ -191,6 +212,9 @@ class Agent:
         self.node_id = self._node_id()
         self.registered = {}  # server mode: node id -> node
         self.lock = threading.Lock()
+        self.allocations = {}  # client mode: alloc id -> allocation (see add_allocation)
+        self.drain_strategy = None  # None, or {"Deadline": ns, "ForceDeadline": epoch s}
+        self.drain = False
 
     def _node_id(self):
         path = os.path.join(self.data_dir, "standin-node-id")
@@ -220,6 +244,92 @@ class Agent:
             "Version": VERSION,
             "Standin": True,
         }
+
+    def node_detail(self):
+        node = self.node()
+        node["Drain"] = self.drain
+        if uses_drain_spec(VERSION):
+            node["DrainStrategy"] = self.drain_strategy
+            node["SchedulingEligibility"] = "ineligible" if self.drain else "eligible"
+        return node
+
+    def add_allocation(self, spec):
+        runs_for = spec.get("RunsFor")
+        alloc = {
+            "ID": str(uuid.uuid4()),
+            "NodeID": self.node_id,
+            "JobID": spec.get("JobID", "standin-job"),
+            "Job": {"ID": spec.get("JobID", "standin-job"), "Type": spec.get("Type", "batch")},
+            "ClientStatus": "running",
+            "DesiredStatus": "run",
+            "DesiredDescription": "",
+            "Standin": True,
+            "_ends_at": time.time() + float(runs_for) if runs_for is not None else None,
+            # Seconds the task takes to exit once stopped (a job's kill_timeout; None: ignores the stop).
+            "_kill_timeout": spec.get("KillTimeout", 0),
+            "_stop_at": None,
+        }
+        with self.lock:
+            self.allocations[alloc["ID"]] = alloc
+        return alloc
+
+    def _settle(self):
+        """Bring allocations up to date: finished ones complete, drained ones stop."""
+        now = time.time()
+        for alloc in self.allocations.values():
+            if alloc["ClientStatus"] != "running":
+                continue
+            if alloc["_ends_at"] is not None and now >= alloc["_ends_at"]:
+                alloc["ClientStatus"] = "complete"
+                continue
+            if alloc["_stop_at"] is not None and now >= alloc["_stop_at"]:
+                alloc["ClientStatus"] = "complete"
+                continue
+            if not self.drain or alloc["DesiredStatus"] == "stop":
+                continue
+            batch = alloc["Job"]["Type"] in ("batch", "sysbatch")
+            deadline = (self.drain_strategy or {}).get("ForceDeadline")
+            if not uses_drain_spec(VERSION) or not batch or (deadline is not None and now >= deadline):
+                alloc.update(DesiredStatus="stop", DesiredDescription="alloc is being migrated")
+                if alloc["_kill_timeout"] is not None:
+                    alloc["_stop_at"] = now + float(alloc["_kill_timeout"])
+                    if alloc["_stop_at"] <= now:
+                        alloc["ClientStatus"] = "complete"
+
+    def list_allocations(self):
+        with self.lock:
+            self._settle()
+            return [{k: v for k, v in a.items() if not k.startswith("_")} for a in self.allocations.values()]
+
+    def set_drain(self, query, body):
+        """Apply a drain request in this version's spelling; returns (code, payload)."""
+        if uses_drain_spec(VERSION):
+            try:
+                request = json.loads(body) if body else None
+            except ValueError as exc:
+                return 400, {"error": f"invalid JSON body: {exc}"}
+            if not isinstance(request, dict):
+                return 400, {"error": "EOF (Nomad >= 0.8 takes a JSON body with DrainSpec)"}
+            spec = request.get("DrainSpec")
+            with self.lock:
+                if spec is None:
+                    self.drain, self.drain_strategy = False, None
+                else:
+                    deadline_ns = int(spec.get("Deadline", 0))
+                    self.drain = True
+                    self.drain_strategy = {"Deadline": deadline_ns,
+                                           "IgnoreSystemJobs": bool(spec.get("IgnoreSystemJobs", False)),
+                                           "ForceDeadline": time.time() + deadline_ns / 1e9 if deadline_ns > 0
+                                           else (time.time() if deadline_ns < 0 else None)}
+                self._settle()
+            return 200, {"EvalIDs": None, "EvalCreateIndex": 0, "NodeModifyIndex": 1, "Index": 1}
+        enable = query.get("enable", [None])[0]
+        if enable not in ("true", "false"):
+            return 400, {"error": "missing enable value (Nomad < 0.8 takes ?enable=true|false)"}
+        with self.lock:
+            self.drain = enable == "true"
+            self._settle()
+        return 200, {"EvalIDs": [], "EvalCreateIndex": 1, "NodeModifyIndex": 1, "Index": 1}
 
     def register_loop(self):
         body = json.dumps(self.node()).encode()
@@ -267,8 +377,11 @@ class Agent:
                         "config": agent.config,
                         "member": {"Name": agent.name, "Addr": agent.advertise_rpc,
                                    "Tags": {"dc": agent.datacenter, "build": VERSION}},
-                        "stats": {"nomad": {"server": str(agent.server_enabled).lower(),
-                                            "client": str(agent.client_enabled).lower()}},
+                        "stats": dict({"nomad": {"server": str(agent.server_enabled).lower(),
+                                                 "client": str(agent.client_enabled).lower()}},
+                                      **({"client": {"node_id": agent.node_id,
+                                                     "num_allocations": str(len(agent.allocations))}}
+                                         if agent.client_enabled else {})),
                         "standin": True,
                     })
                 elif path == "/v1/status/leader":
@@ -277,6 +390,10 @@ class Agent:
                     self.reply(200, leader)
                 elif path == "/v1/node/self" and agent.client_enabled:
                     self.reply(200, agent.node())
+                elif agent.client_enabled and path == f"/v1/node/{agent.node_id}":
+                    self.reply(200, agent.node_detail())
+                elif agent.client_enabled and path == f"/v1/node/{agent.node_id}/allocations":
+                    self.reply(200, agent.list_allocations())
                 elif path == "/v1/nodes" and agent.server_enabled:
                     with agent.lock:
                         nodes = [dict(n, Status="ready" if time.time() - n["LastSeen"] < 4 * REGISTER_INTERVAL
@@ -285,8 +402,37 @@ class Agent:
                 else:
                     self.reply(404, {"error": f"{path} is not served by the nomad stand-in"})
 
+            def body(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                return self.rfile.read(length) if length else b""
+
+            def client_post(self, path):
+                """Client-mode POST/PUT endpoints; False when the path is not one of them."""
+                if path == f"/v1/node/{agent.node_id}/drain":
+                    query = urllib.parse.parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "")
+                    code, payload = agent.set_drain(query, self.body())
+                    log(f"client: drain request {self.command} {self.path} -> {code} (drain={agent.drain})")
+                    self.reply(code, payload)
+                    return True
+                if path == "/v1/standin/allocations":
+                    try:
+                        spec = json.loads(self.body() or b"{}")
+                    except ValueError:
+                        self.reply(400, {"error": "body must be JSON"})
+                        return True
+                    self.reply(200, agent.add_allocation(spec))
+                    return True
+                return False
+
+            def do_PUT(self):  # noqa: N802 (http.server API)
+                path = self.path.split("?", 1)[0].rstrip("/")
+                if not (agent.client_enabled and self.client_post(path)):
+                    self.reply(404, {"error": f"{path} is not served by the nomad stand-in"})
+
             def do_POST(self):  # noqa: N802 (http.server API)
                 path = self.path.split("?", 1)[0].rstrip("/")
+                if agent.client_enabled and self.client_post(path):
+                    return
                 if path != "/v1/standin/register" or not agent.server_enabled:
                     self.reply(404, {"error": f"{path} is not served by the nomad stand-in"})
                     return
@@ -321,6 +467,12 @@ class Agent:
         httpd = ThreadingHTTPServer((self.bind_addr, self.http_port), self.handler())
         log("==> Nomad agent started (stand-in)")
         httpd.serve_forever()
+
+
+def uses_drain_spec(version):
+    """Nomad 0.8 changed the drain API from ?enable=true to a DrainSpec body."""
+    nums = [int(re.match(r"\d*", p).group(0) or 0) for p in str(version).split(".")[:3]]
+    return tuple(nums + [0] * (3 - len(nums))) >= (0, 8, 0)
 
 
 def log(message):
