@@ -82,8 +82,6 @@ resource "aws_autoscaling_group" "nomad_clients" {
   name                = "${var.prefix}-nomad-clients"
   min_size            = var.nomad_min
   max_size            = var.nomad_max
-  # Only the group's first size: afterwards scaling (the AWS API, a scale
-  # playbook, a scaling policy) owns it; see lifecycle below.
   desired_capacity    = var.nomad_desired
   vpc_zone_identifier = [var.subnet_id]
 
@@ -104,7 +102,9 @@ resource "aws_autoscaling_group" "nomad_clients" {
   }
 
   lifecycle {
-    # A later run must not reset a size someone scaled the group to. min/max
+    # desired_capacity is the group's first size only: afterwards scaling
+    # (the AWS API, a scale playbook, a scaling policy) owns it, and a later
+    # run must not reset a size someone scaled the group to. min/max
     # stay managed: AWS raises (lowers) the desired capacity to a new min
     # (max) itself (UpdateAutoScalingGroup API reference).
     ignore_changes = [desired_capacity]
