@@ -356,7 +356,8 @@ class Demo:
             "nomad_client_download_base_url": downloads,
             # The stand-in release's SHA256SUMS is signed with a TEST key (tests/standins/nomad/build_release.py).
             "nomad_client_signing_keyring": str(self.dir / "www" / "nomad-standin-release-key.gpg"),
-            "nomad_client_signing_key_fingerprint": (self.dir / "www" / "nomad-standin-release-key.fpr").read_text().strip(),
+            "nomad_client_signing_key_fingerprint":
+                (self.dir / "www" / "nomad-standin-release-key.fpr").read_text().strip(),
             "nomad_client_signature_suffix": ".sig",
             "services_replicated_installer_url": f"{downloads}/docker",
             # download.docker.com is out of reach here: Docker from the distribution's packages.
