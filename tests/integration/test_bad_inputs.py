@@ -103,6 +103,12 @@ BAD_INPUTS = [
     ("tags-reserved-key", "circleci_tags", {"circleci_tags": {"circleci:install": "other"}}),
     ("route53-zone-malformed", "circleci_route53_zone_id", {"circleci_route53_zone_id": "zone1"}),
     ("install-dir-relative", "circleci_install_dir", {"circleci_install_dir": "relative/dir"}),
+    ("installer-checksum-no-algorithm", "services_replicated_installer_checksum",
+     {"services_replicated_installer_checksum": "0" * 64}),
+    ("installer-checksum-short", "services_replicated_installer_checksum",
+     {"services_replicated_installer_checksum": "sha256:abc123"}),
+    ("tls-ca-missing", "circleci_tls_ca_path", {"circleci_tls_ca_path": "/nonexistent/ca-bundle.pem"}),
+    ("tls-key-without-cert", "circleci_tls_cert_path", {"circleci_tls_key_path": "/etc/hostname"}),
 ]
 
 # "fatal: [host]: FAILED! => {...}" or, in a loop, "failed: [host] (item=...) => {...}"
