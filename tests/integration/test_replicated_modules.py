@@ -351,6 +351,7 @@ def test_changed_passphrase_is_refused_unless_confirmed(env):
     # The same value, or a first value on an empty setting, needs no confirmation.
     assert env.play("app_config", **args)["changed"] is False
 
+
 # -- real-format (opaque, signed) licenses -------------------------------------
 def test_opaque_license_second_run_unchanged_another_license_changed(env, tmp_path):
     """A license the module cannot read an ID from (like a real .rli): identity comes from `license inspect`."""

@@ -181,6 +181,7 @@ def test_client_drains_in_its_versions_spelling_only(tmp_path, version, good, ba
         proc.terminate()
         proc.wait(timeout=5)
 
+
 # -- release signatures ----------------------------------------------------------
 ROLE_FILES = Path(__file__).resolve().parents[2] / "roles" / "nomad_client" / "files"
 HASHICORP_FINGERPRINT = "C874011F0AB405110D02105534365D9472D7468F"
