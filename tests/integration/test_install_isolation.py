@@ -185,3 +185,15 @@ def test_the_provision_stage_claims_its_directory_and_a_rerun_accepts_it(aws, tm
     refused = run_playbook(REPO_ROOT / "playbooks" / "inputs.yml", extra_vars=dict(
         variables, circleci_prefix="prod-b", check_inputs_groups=[]), env=aws.env())
     assert refused.rc != 0 and "belongs to install 'prod-a'" in refused.stdout
+
+
+def test_a_prefix_the_stages_cannot_see_is_an_error(aws, tmp_path):
+    """`hosts:` patterns see extra vars, not inventory vars: a prefix set in the inventory would make
+    every host play match nothing and "pass"; the input checks refuse it instead."""
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  vars:\n    circleci_prefix: prod-a\n  hosts:\n    localhost:\n"
+                         "      ansible_connection: local\n")
+    result = run_playbook(REPO_ROOT / "playbooks" / "validate.yml", inventory=inventory, env=aws.env(),
+                          extra_vars={"circleci_install_dir": str(tmp_path / "install")})
+    assert result.rc != 0, str(result)
+    assert "circleci_prefix must be given as an extra variable" in result.stdout, result.stdout
