@@ -211,7 +211,8 @@ def main():
                     "console's 'Unknown error authenticating via GitHub' unless both match"
                     % (callback, callback_scheme, params["scheme"]))
     try:
-        web_url = checked_web_url(params["github_url"] or web_base_url(params["github_type"], params["enterprise_host"]))
+        web_url = checked_web_url(params["github_url"]
+                                  or web_base_url(params["github_type"], params["enterprise_host"]))
     except GitHubOAuthError as exc:
         module.fail_json(msg=exc.message, callback_url=callback)
     result = dict(changed=False, callback_url=callback, web_url=web_url, github_error="", changed_keys=[])

@@ -257,10 +257,10 @@ def _describe(record):
         record["instance_id"], record["circleci_install"], record["circleci_role"] or "<none>")
 
 
-def _common_refusal(record, anchors, install):
+def _common_refusal(record, anchors):
     if anchors["vpc_id"] and record.get("vpc_id") != anchors["vpc_id"]:
         return "it is in VPC %s, not in the install's VPC %s (%s)" % (
-            record.get("vpc_id") or "<none>", anchors["vpc_id"], anchors["sources"].get("vpc_id", "the Services machine"))
+            record.get("vpc_id") or "<none>", anchors["vpc_id"], anchors["sources"].get("vpc_id", ""))
     if anchors["subnet_ids"] and record.get("subnet_id") not in anchors["subnet_ids"]:
         return "it is in subnet %s, not in the install's subnet %s (%s)" % (
             record.get("subnet_id") or "<none>", ", ".join(anchors["subnet_ids"]),
@@ -302,7 +302,7 @@ def trusted_records(records, installs, anchors_by_install):
                     record.get("iam_instance_profile") or "<none>", profile,
                     anchors["sources"]["instance_profile_name"])))
                 continue
-            reason = _common_refusal(record, anchors, install)
+            reason = _common_refusal(record, anchors)
             if reason:
                 refused.append((record, reason))
                 continue
@@ -334,11 +334,11 @@ def trusted_records(records, installs, anchors_by_install):
             refused.append((record, "it was not launched by the install's Auto Scaling group %s (%s is %s)"
                             % (anchors["nomad_asg_name"], ASG_TAG, group or "not set")))
             continue
-        reason = _common_refusal(record, anchors, install)
-        if not reason and not anchors["vpc_id"] and vpc_of_services.get(install):
-            if record.get("vpc_id") != vpc_of_services[install]:
-                reason = "it is in VPC %s, not in the VPC of the install's Services machine (%s)" % (
-                    record.get("vpc_id") or "<none>", vpc_of_services[install])
+        reason = _common_refusal(record, anchors)
+        services_vpc = vpc_of_services.get(install)
+        if not reason and not anchors["vpc_id"] and services_vpc and record.get("vpc_id") != services_vpc:
+            reason = "it is in VPC %s, not in the VPC of the install's Services machine (%s)" % (
+                record.get("vpc_id") or "<none>", services_vpc)
         if reason:
             refused.append((record, reason))
             continue
