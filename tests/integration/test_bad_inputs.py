@@ -203,9 +203,8 @@ def test_admin_ports_open_to_everyone_pass_with_a_loud_warning(aws, valid_inputs
 
 @pytest.mark.parametrize("entry_point,extra", [
     ("playbooks/provision.yml", []),
-    ("playbooks/preflight.yml", []),
     ("site.yml", ["--tags", "provision"]),
-], ids=["provision.yml", "preflight.yml", "site-tags-provision"])
+], ids=["provision.yml", "site-tags-provision"])
 def test_every_entry_point_checks_its_inputs(aws, valid_inputs, entry_point, extra):
     """A DAU of "many" used to become 0 in provision.yml alone and with --tags provision."""
     inputs = dict(valid_inputs, circleci_daily_active_users="many")
