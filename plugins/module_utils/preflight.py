@@ -39,6 +39,51 @@ NAT_TARGETS = ("NatGatewayId", "InstanceId")
 OPAQUE_TARGETS = ("TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId", "CoreNetworkArn",
                   "LocalGatewayId", "CarrierGatewayId")
 MAX_NAMES_IN_REASON = 8
+# Canonical's AWS account: its Ubuntu AMIs (what the infrastructure role looks up).
+CANONICAL_OWNER = "099720109477"
+# "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-20190628" or
+# "Canonical, Ubuntu, 16.04 LTS, amd64 xenial image build on 2019-06-28".
+UBUNTU_IN_NAME = re.compile(r"ubuntu-(?:[a-z]+-)?(\d{2}\.\d{2})(?:-|$)")
+UBUNTU_IN_DESCRIPTION = re.compile(r"\bUbuntu,? (\d{2}\.\d{2})\b")
+
+
+def ubuntu_release_of(image):
+    """The Ubuntu release ('16.04') an AMI's name or description states, or None."""
+    for pattern, text in ((UBUNTU_IN_NAME, image.get("Name") or ""),
+                          (UBUNTU_IN_DESCRIPTION, image.get("Description") or "")):
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _version_tuple(version):
+    return tuple(int(part) for part in re.findall(r"\d+", str(version))[:3])
+
+
+def docker_os_problems(release, docker_versions, os_requirements):
+    """Why ``release`` (e.g. '24.04') cannot run each of ``docker_versions``; [] when it can.
+
+    ``os_requirements`` is data/versions.yml's ubuntu_releases, docker_ubuntu_releases and
+    docker_cgroup_v2_minimum. Returns (problems, unknown): sentences, and the Docker versions
+    the data says nothing about.
+    """
+    ubuntu = (os_requirements.get("ubuntu_releases") or {}).get(release) or {}
+    packages = os_requirements.get("docker_ubuntu_releases") or {}
+    cgroup_minimum = os_requirements.get("docker_cgroup_v2_minimum")
+    problems, unknown = [], []
+    for version in docker_versions:
+        year_month = ".".join(str(version).split(".")[:2])
+        if ubuntu.get("cgroup") == "v2" and cgroup_minimum and _version_tuple(version) < _version_tuple(cgroup_minimum):
+            problems.append("Docker %s cannot run on Ubuntu %s's cgroup v2 (Docker needs %s or later for it)"
+                            % (version, release, cgroup_minimum))
+        elif year_month in packages:
+            if release not in [str(r) for r in packages[year_month]]:
+                problems.append("Docker has no %s packages for Ubuntu %s (only for %s)"
+                                % (version, release, ", ".join(str(r) for r in packages[year_month])))
+        else:
+            unknown.append(str(version))
+    return problems, unknown
 
 
 def botocore_regions():
@@ -160,7 +205,8 @@ class Preflight:
         return status
 
     def run(self, vpc_id=None, subnet_id=None, subnet_type="auto", key_name=None, ami_id=None,
-            nomad_max=None, services_count=1, address_headroom=20, services_instance_type=None,
+            ami_name_filter=None, docker_versions=None, os_requirements=None, nomad_max=None, services_count=1,
+            address_headroom=20, services_instance_type=None,
             nomad_instance_type=None, services_requirement=None, nomad_requirement=None, strict_sizing=False,
             iam_actions=None, license_path=None, license_content=None, secret_passphrase=None,
             terraform_binary=None):
@@ -180,7 +226,7 @@ class Preflight:
         aws("subnet_route", self.check_subnet_route, subnet_type)
         aws("s3_endpoint", self.check_s3_endpoint)
         aws("key_pair", self.check_key_pair, key_name)
-        aws("ami", self.check_ami, ami_id)
+        aws("ami", self.check_ami, ami_id, ami_name_filter, docker_versions, os_requirements)
         aws("services_instance_type", self.check_instance_type, "services_instance_type", "Services machine",
             services_instance_type, services_requirement, strict_sizing)
         aws("nomad_instance_type", self.check_instance_type, "nomad_instance_type", "Nomad client",
@@ -393,10 +439,18 @@ class Preflight:
                              % (key_name, self.region))
         return self._add(name, OK, "key pair %s exists in %s" % (key_name, self.region))
 
-    def check_ami(self, ami_id):
+    def check_ami(self, ami_id, ami_name_filter=None, docker_versions=None, os_requirements=None):
+        """The AMI exists, and its Ubuntu release can run the matrix's Docker versions.
+
+        Without ``ami_id`` the image is the one provisioning would pick: Canonical's newest matching
+        ``ami_name_filter``.
+        """
         name = "ami"
         if not ami_id:
-            return self._add(name, SKIP, "no AMI given: the latest Canonical Ubuntu LTS is looked up at provision time")
+            if not ami_name_filter:
+                return self._add(name, SKIP, "no AMI and no AMI name filter given")
+            return self._check_ami_image(self._lookup_canonical(ami_name_filter), docker_versions, os_requirements,
+                                         looked_up=ami_name_filter)
         try:
             images = self._call(self.ec2, "describe_images", ImageIds=[ami_id])["Images"]
         except ClientError as exc:
@@ -409,7 +463,38 @@ class Preflight:
         image = images[0]
         if image.get("State", "available") != "available":
             return self._add(name, FAIL, "AMI %s is %s, not available" % (ami_id, image.get("State")))
-        return self._add(name, OK, "AMI %s exists (%s)" % (ami_id, image.get("Name", "")))
+        return self._check_ami_image(image, docker_versions, os_requirements)
+
+    def _lookup_canonical(self, name_filter):
+        images = self._call(self.ec2, "describe_images", Owners=[CANONICAL_OWNER],
+                            Filters=[{"Name": "name", "Values": [name_filter]},
+                                     {"Name": "virtualization-type", "Values": ["hvm"]}])["Images"]
+        images = [i for i in images if i.get("State", "available") == "available"]
+        return max(images, key=lambda i: (i.get("CreationDate") or "", i.get("Name") or "")) if images else None
+
+    def _check_ami_image(self, image, docker_versions, os_requirements, looked_up=None):
+        name = "ami"
+        if image is None:
+            return self._add(name, FAIL, "no Canonical AMI in %s matches %s: set circleci_ami_id to an Ubuntu image"
+                             % (self.region, looked_up))
+        label = "AMI %s (%s)" % (image.get("ImageId"), image.get("Name", ""))
+        if looked_up:
+            label = "the AMI provisioning picks, " + label
+        if not docker_versions:
+            return self._add(name, OK, "%s exists" % label)
+        versions = ", ".join(str(v) for v in docker_versions)
+        release = ubuntu_release_of(image)
+        if release is None:
+            return self._add(name, WARN, "%s: its name and description give no Ubuntu release; make sure it runs "
+                                         "Docker %s (the version matrix's)" % (label, versions))
+        problems, unknown = docker_os_problems(release, docker_versions, os_requirements or {})
+        if problems:
+            return self._add(name, FAIL, "%s is Ubuntu %s: %s; use the matrix's Ubuntu release (leave circleci_ami_id "
+                                         "empty) or another circleci_version" % (label, release, "; ".join(problems)))
+        if unknown:
+            return self._add(name, WARN, "%s is Ubuntu %s; the version matrix has no package data for Docker %s"
+                             % (label, release, ", ".join(unknown)))
+        return self._add(name, OK, "%s is Ubuntu %s, which runs Docker %s" % (label, release, versions))
 
     def check_instance_type(self, name, label, instance_type, requirement, strict):
         if not instance_type:

@@ -135,7 +135,8 @@ def compute_sizing(tables, daily_active_users, services_instance_type=None, noma
 
     Returns a dict:
       users, band                     input and the guide's band label
-      services: cpus, ram_gb, disk_gb, nic_gbps, instance_type (recommended), root_volume_gb
+      services: cpus, ram_gb, disk_gb, nic_gbps, instance_type (recommended),
+                root_volume_gb (disk_gb, at least services_root_volume_minimum_gb)
       nomad:    cpus, ram_gb, disk_gb, nic_gbps (per-client minimum), instance_type (recommended),
                 root_volume_gb, min, max, desired (Auto Scaling group sizes)
       chosen:   services / nomad: what was checked of the user's types (None when not given)
@@ -150,7 +151,9 @@ def compute_sizing(tables, daily_active_users, services_instance_type=None, noma
     services_row = _band(tables["services"], users)
     services = {key: services_row[key] for key in SPEC_KEYS}
     services["instance_type"] = recommend_instance_type(instance_types, services, family)
-    services["root_volume_gb"] = services["disk_gb"]
+    # The guide's disk requirement, but never below the vendor's own root
+    # volume (tables' services_root_volume_minimum_gb): the data lives there.
+    services["root_volume_gb"] = max(services["disk_gb"], tables.get("services_root_volume_minimum_gb") or 0)
 
     nomad = {key: tables["nomad_client_minimum"][key] for key in SPEC_KEYS}
     nomad["instance_type"] = recommend_instance_type(instance_types, nomad, family)

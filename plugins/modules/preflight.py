@@ -26,7 +26,12 @@ description:
   - C(s3_endpoint) - a private subnet has an S3 VPC endpoint on its route table (C(warn) if not; the guide
     recommends one).
   - C(key_pair) - the EC2 key pair exists in the region.
-  - C(ami) - the AMI exists and is available (C(skip) when no AMI is given).
+  - C(ami) - the AMI exists and is available; without O(ami_id), the image provisioning would pick (Canonical's
+    newest matching O(ami_name_filter)) exists. With O(docker_versions), its Ubuntu release (from the image's name
+    or description) must be able to run each of them by O(os_requirements) - C(fail) when Docker has no packages of
+    that version for the release or the release boots with cgroup v2 and the version predates cgroup v2 support;
+    C(warn) when the release cannot be told or the data has nothing on a version. C(skip) when neither an AMI nor a
+    filter is given.
   - C(services_instance_type), C(nomad_instance_type) - the chosen types exist in the region and meet
     O(services_requirement) / O(nomad_requirement) (C(warn) when below, C(fail) with O(strict_sizing)).
   - C(iam_permissions) - the caller (an assumed role is simulated as its role) is allowed every action of
@@ -56,8 +61,26 @@ options:
     description: EC2 key pair name.
     type: str
   ami_id:
-    description: Explicit AMI; empty skips the C(ami) check.
+    description: Explicit AMI; empty checks the image O(ami_name_filter) finds instead.
     type: str
+  ami_name_filter:
+    description:
+      - Name filter of the Canonical (owner 099720109477) AMI lookup provisioning makes when no O(ami_id) is given.
+    type: str
+  docker_versions:
+    description:
+      - Docker versions the AMI's Ubuntu release must run (the version matrix's C(services_docker) and
+        C(nomad_client_docker)). Empty only checks that the AMI exists.
+    type: list
+    elements: str
+    default: []
+  os_requirements:
+    description:
+      - What decides whether an Ubuntu release runs a Docker version, as in C(data/versions.yml)
+        C(ubuntu_releases) (release -> codename, cgroup), C(docker_ubuntu_releases) (Docker year.month -> the
+        releases with packages) and C(docker_cgroup_v2_minimum).
+    type: dict
+    default: {}
   nomad_max:
     description: Maximum number of Nomad clients (the Auto Scaling group's maximum).
     type: int
@@ -179,6 +202,9 @@ def main():
         subnet_type=dict(type="str", default="auto", choices=["auto", "public", "private"]),
         key_name=dict(type="str", no_log=False),
         ami_id=dict(type="str"),
+        ami_name_filter=dict(type="str"),
+        docker_versions=dict(type="list", elements="str", default=[]),
+        os_requirements=dict(type="dict", default={}),
         nomad_max=dict(type="int", default=0),
         address_headroom=dict(type="int", default=20),
         services_instance_type=dict(type="str"),
@@ -207,7 +233,9 @@ def main():
         get_bin_path=lambda name: module.get_bin_path(name, required=False),
     ).run(
         vpc_id=params["vpc_id"], subnet_id=params["subnet_id"], subnet_type=params["subnet_type"],
-        key_name=params["key_name"], ami_id=params["ami_id"], nomad_max=params["nomad_max"],
+        key_name=params["key_name"], ami_id=params["ami_id"], ami_name_filter=params["ami_name_filter"],
+        docker_versions=params["docker_versions"], os_requirements=params["os_requirements"],
+        nomad_max=params["nomad_max"],
         address_headroom=params["address_headroom"],
         services_instance_type=params["services_instance_type"], nomad_instance_type=params["nomad_instance_type"],
         services_requirement=params["services_requirement"], nomad_requirement=params["nomad_requirement"],

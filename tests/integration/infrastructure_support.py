@@ -1,15 +1,9 @@
 """Shared by the infrastructure tests: a moto account ready for an install,
-the test-side Terraform override, the install variables, and the expected
-security group rules computed from data/ports.yml."""
+the test-side Terraform override and the install variables."""
 import shutil
 from pathlib import Path
 
-import yaml
-
 from tests.sandbox import terraform as sandbox_terraform
-from tests.sandbox.paths import REPO_ROOT
-
-PORTS = yaml.safe_load((REPO_ROOT / "data" / "ports.yml").read_text())
 
 # moto fidelity gaps (TESTBED.md), handled on the test side only:
 # - aws_instance: moto does not keep disable_api_termination and reports the
@@ -66,38 +60,6 @@ def install_vars(prefix, install_dir, account, **extra):
     }
     values.update(extra)
     return values
-
-
-def expected_rules(subnet_cidr, user_cidrs=("0.0.0.0/0",), admin_cidrs=()):
-    """{group: {(direction, protocol, from, to, cidr)}} from data/ports.yml."""
-    classes = {
-        "users": list(user_cidrs),
-        "admins": list(admin_cidrs),
-        "subnet": [subnet_cidr],
-        "anywhere": ["0.0.0.0/0"],
-    }
-    tables = {"services": "services", "nomad-clients": "nomad_clients", "vm": "vm_service"}
-    rules = {}
-    for group, table in tables.items():
-        found = set()
-        for direction in ("inbound", "outbound"):
-            for row in PORTS[table].get(direction, []):
-                cls = row["source"] if direction == "inbound" else row["destination"]
-                low, _, high = str(row["port"]).partition("-")
-                for cidr in classes[cls]:
-                    found.add((direction, row["protocol"], int(low), int(high or low), cidr))
-        rules[group] = found
-    return rules
-
-
-def actual_rules(group):
-    """The same shape from a DescribeSecurityGroups entry."""
-    found = set()
-    for key, direction in (("IpPermissions", "inbound"), ("IpPermissionsEgress", "outbound")):
-        for perm in group.get(key, []):
-            for rng in perm.get("IpRanges", []):
-                found.add((direction, perm["IpProtocol"], perm["FromPort"], perm["ToPort"], rng["CidrIp"]))
-    return found
 
 
 def remove_tree(path):

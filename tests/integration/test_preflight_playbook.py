@@ -60,7 +60,7 @@ def install_vars(tmp_path, terraform_bin):
             "circleci_vpc_id": net["vpc"],
             "circleci_subnet_id": net["subnet"],
             "circleci_key_name": "circleci",
-            "circleci_ami_id": "ami-12c6146b",  # one of moto's built-in images
+            "circleci_ami_id": XENIAL,
             "circleci_daily_active_users": 120,
             "circleci_license_path": str(license_file),
             "circleci_secret_passphrase": PASSPHRASE,
@@ -70,6 +70,11 @@ def install_vars(tmp_path, terraform_bin):
         return values
 
     return make
+
+
+# moto's built-in Canonical images (owner 099720109477): Ubuntu 16.04 and 14.04.
+XENIAL = "ami-785db401"
+TRUSTY = "ami-1e749f67"
 
 
 def json_results(result):
@@ -101,6 +106,8 @@ def test_happy_path_prints_a_readable_table_and_changes_nothing(aws, install_var
     assert rows["subnet_route"][0] == "OK" and "NAT nat-" in rows["subnet_route"][1]
     assert rows["subnet_free_addresses"][1].startswith("251 free addresses, 31 needed")  # 1 + 10 (50-250) + 20
     assert rows["iam_permissions"][0] == "WARN"  # moto answers 500 for SimulatePrincipalPolicy
+    # 2.16 (the default): Docker 17.12.1 / 17.03.2 run on Ubuntu 16.04.
+    assert rows["ami"][0] == "OK" and "is Ubuntu 16.04, which runs Docker 17.12.1, 17.03.2" in rows["ami"][1]
     assert rows["terraform_binary"][1].endswith("version 1.15.5")
     assert "preflight passed: 14 ok, 1 warning(s), 0 skipped" in " ".join(result.stdout.split())
     assert "m5.4xlarge" in result.stdout  # the recommendation for 120 users
@@ -164,3 +171,23 @@ def test_strict_sizing_fails_from_the_table_or_from_the_ec2_api(aws, install_var
     assert [c["reason"] for c in preflight["checks"] if c["name"] == "nomad_instance_type"] == [
         "Nomad client m5.large is below the requirement: 2 vCPU (needs 4), 8 GB RAM (needs 16)"]
     assert snapshot(aws) == before
+
+
+def test_an_ami_whose_ubuntu_cannot_run_the_matrix_docker_fails(aws, install_vars):
+    # CircleCI 2.19 runs Docker 18.09.9 on the Nomad clients: Docker has no 18.09 packages for Ubuntu 14.04.
+    net = build_network(aws)
+    result = run_json(aws, install_vars(aws, net, circleci_ami_id=TRUSTY, circleci_version="2.19"))
+    assert result.rc != 0
+    by_name = {c["name"]: c for c in json_results(result)["Check the account, the network and the inputs"]["checks"]}
+    assert by_name["ami"]["status"] == "fail"
+    assert "Docker has no 18.09.9 packages for Ubuntu 14.04" in by_name["ami"]["reason"]
+    assert [name for name, check in by_name.items() if check["status"] == "fail"] == ["ami"]
+
+
+def test_without_an_ami_the_matrix_ubuntu_is_looked_up_and_checked(aws, install_vars):
+    net = build_network(aws)
+    result = run_json(aws, install_vars(aws, net, circleci_ami_id=""))
+    assert result.rc == 0, str(result)
+    by_name = {c["name"]: c for c in json_results(result)["Check the account, the network and the inputs"]["checks"]}
+    assert by_name["ami"]["status"] == "ok"
+    assert f"the AMI provisioning picks, AMI {XENIAL}" in by_name["ami"]["reason"]

@@ -9,10 +9,12 @@ import stat
 
 import boto3
 import pytest
+import yaml
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from ansible_collections.circleci_server.aws.plugins.module_utils import preflight as pf
+from tests.sandbox.paths import REPO_ROOT
 
 REGION = "us-east-1"
 READ_ONLY = re.compile(r"^(Describe|Get|List|Simulate)")
@@ -426,3 +428,100 @@ def test_a_crashing_check_fails_that_check_only(account, local_inputs):
     checks = {c["name"]: c for c in checker.run(key_name="k", **local_inputs)}
     assert checks["key_pair"]["status"] == pf.FAIL and "RuntimeError: boom" in checks["key_pair"]["reason"]
     assert checks["passphrase"]["status"] == pf.OK
+
+
+# -- the AMI's Ubuntu release against the version matrix's Docker -------------------------------
+
+VERSIONS = yaml.safe_load((REPO_ROOT / "data" / "versions.yml").read_text())
+OS_REQUIREMENTS = {key: VERSIONS[key]
+                   for key in ("ubuntu_releases", "docker_ubuntu_releases", "docker_cgroup_v2_minimum")}
+DOCKER_2_16 = ["17.12.1", "17.03.2"]  # Services, Nomad clients
+DOCKER_2_19 = ["17.12.1", "18.09.9"]
+XENIAL_FILTER = "ubuntu/images/hvm-ssd*/ubuntu-xenial-16.04-amd64-server-*"
+
+
+def register_ubuntu(account, name, description=""):
+    return account.ec2.register_image(Name=name, Description=description, RootDeviceName="/dev/sda1",
+                                      VirtualizationType="hvm", Architecture="x86_64")["ImageId"]
+
+
+def moto_canonical(account, release):
+    images = account.ec2.describe_images(Owners=[pf.CANONICAL_OWNER])["Images"]
+    return next(i["ImageId"] for i in images if ("-%s-amd64" % release) in i["Name"])
+
+
+def ami_check(account, local_inputs, **kwargs):
+    if not hasattr(account, "inputs"):
+        account.inputs = happy_inputs(account, local_inputs)[0]
+    inputs = account.inputs
+    return run_checks(account, os_requirements=OS_REQUIREMENTS, **inputs, **kwargs)["ami"]
+
+
+def test_matrix_ami_lookup_finds_xenial_and_accepts_it(account, local_inputs):
+    # moto's Canonical images are 14.04 and 16.04 ones: the 2.16 lookup finds 16.04.
+    check = ami_check(account, local_inputs, ami_id="", ami_name_filter=XENIAL_FILTER, docker_versions=DOCKER_2_16)
+    assert check["status"] == pf.OK, check
+    assert moto_canonical(account, "16.04") in check["reason"]
+    assert "Ubuntu 16.04, which runs Docker 17.12.1, 17.03.2" in check["reason"]
+
+
+def test_matrix_ami_lookup_that_finds_nothing_fails(account, local_inputs):
+    check = ami_check(account, local_inputs, ami_id="", docker_versions=DOCKER_2_16,
+                      ami_name_filter="ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*")
+    assert check["status"] == pf.FAIL and "no Canonical AMI in us-east-1 matches" in check["reason"]
+
+
+def test_trusty_runs_docker_17_but_not_18_09(account, local_inputs):
+    trusty = moto_canonical(account, "14.04")
+    assert ami_check(account, local_inputs, ami_id=trusty, docker_versions=DOCKER_2_16)["status"] == pf.OK
+    check = ami_check(account, local_inputs, ami_id=trusty, docker_versions=DOCKER_2_19)
+    assert check["status"] == pf.FAIL
+    assert "Docker has no 18.09.9 packages for Ubuntu 14.04 (only for 16.04, 18.04)" in check["reason"]
+
+
+@pytest.mark.parametrize("name,release", [
+    ("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20240423", "24.04"),
+    ("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20230516", "22.04"),
+])
+def test_cgroup_v2_releases_are_refused_for_docker_before_20_10(account, local_inputs, name, release):
+    ami = register_ubuntu(account, name)
+    check = ami_check(account, local_inputs, ami_id=ami, docker_versions=DOCKER_2_16)
+    assert check["status"] == pf.FAIL
+    assert "is Ubuntu %s" % release in check["reason"]
+    expected = "Docker 17.12.1 cannot run on Ubuntu %s's cgroup v2 (Docker needs 20.10 or later" % release
+    assert expected in check["reason"]
+    assert "leave circleci_ami_id empty" in check["reason"]
+
+
+def test_bionic_has_no_docker_17_packages(account, local_inputs):
+    ami = register_ubuntu(account, "custom-build-7", "Canonical, Ubuntu, 18.04 LTS, amd64 bionic image")
+    check = ami_check(account, local_inputs, ami_id=ami, docker_versions=DOCKER_2_16)
+    assert check["status"] == pf.FAIL
+    assert "Docker has no 17.12.1 packages for Ubuntu 18.04 (only for 14.04, 16.04)" in check["reason"]
+    assert "Docker has no 17.03.2 packages for Ubuntu 18.04" in check["reason"]
+
+
+def test_an_ami_of_unknown_release_or_docker_warns(account, local_inputs):
+    ami = register_ubuntu(account, "golden-image-2024", "our own image")
+    check = ami_check(account, local_inputs, ami_id=ami, docker_versions=DOCKER_2_16)
+    assert check["status"] == pf.WARN and "give no Ubuntu release" in check["reason"]
+    xenial = moto_canonical(account, "16.04")
+    check = ami_check(account, local_inputs, ami_id=xenial, docker_versions=["19.03.5"])
+    assert check["status"] == pf.WARN and "no package data for Docker 19.03.5" in check["reason"]
+
+
+def test_every_matrix_row_runs_on_its_own_ubuntu_release():
+    for version, row in VERSIONS["circleci_server_versions"].items():
+        problems, unknown = pf.docker_os_problems(
+            row["ubuntu"], [row["services_docker"], row["nomad_client_docker"]], OS_REQUIREMENTS)
+        assert (problems, unknown) == ([], []), version
+
+
+@pytest.mark.parametrize("image,release", [
+    ({"Name": "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-20190628"}, "16.04"),
+    ({"Name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20240423"}, "24.04"),
+    ({"Name": "x", "Description": "Canonical, Ubuntu, 18.04 LTS, amd64 bionic image build on 2019-06-28"}, "18.04"),
+    ({"Name": "amzn2-ami-hvm-2.0.20190618-x86_64-gp2", "Description": "Amazon Linux 2 AMI 2.0.20190618"}, None),
+])
+def test_ubuntu_release_of(image, release):
+    assert pf.ubuntu_release_of(image) == release

@@ -29,7 +29,8 @@ def test_band_edges_follow_the_guide(users, band, spec, services_type, counts):
     assert result["band"] == band
     assert (services["cpus"], services["ram_gb"], services["disk_gb"], services["nic_gbps"]) == spec
     assert services["instance_type"] == services_type
-    assert services["root_volume_gb"] == spec[2]
+    # The guide's disk, never below the vendor's 150 GB root volume (data/sizing.yml).
+    assert services["root_volume_gb"] == max(spec[2], 150)
     nomad = result["nomad"]
     assert (nomad["min"], nomad["max"], nomad["desired"]) == (counts[0], counts[1], counts[0])
     # Every client meets the guide's per-client minimum.
@@ -114,3 +115,11 @@ def test_filter_returns_the_sizing_and_turns_errors_into_filter_errors():
         sizing(-5)
     with pytest.raises(AnsibleFilterError, match="cannot use the sizing tables"):
         sizing(5, tables={"services": []})
+
+
+def test_services_root_volume_is_at_least_the_vendors_150_gb():
+    # enterprise-setup circleci.tf: root_block_device volume_size = "150"; the guide says 100 GB for <50 users.
+    assert compute_sizing(TABLES, 10)["services"]["root_volume_gb"] == 150
+    assert compute_sizing(TABLES, 100)["services"]["root_volume_gb"] == 200
+    tables = dict(TABLES, services_root_volume_minimum_gb=None)
+    assert compute_sizing(tables, 10)["services"]["root_volume_gb"] == 100

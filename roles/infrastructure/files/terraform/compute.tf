@@ -12,11 +12,17 @@ resource "aws_instance" "services" {
     volume_size = var.services_root_volume_gb
     volume_type = "gp3"
     encrypted   = true
+    # Every datastore lives on this volume: it must outlive an accidental
+    # termination (the vendor's services_delete_on_termination defaults to
+    # false too). A teardown leaves it behind; delete it deliberately.
+    delete_on_termination = false
   }
 
   metadata_options {
     http_endpoint = "enabled"
-    http_tokens   = "required"
+    # From the version matrix (data/versions.yml services_http_tokens): the
+    # 2.x containers' AWS SDKs predate IMDSv2, so "optional" keeps v1 working.
+    http_tokens = var.services_http_tokens
     # 2 hops: the CircleCI services run in containers and use the instance role.
     http_put_response_hop_limit = 2
   }
@@ -40,8 +46,9 @@ resource "aws_launch_template" "nomad_clients" {
   key_name               = var.key_name
   vpc_security_group_ids = [aws_security_group.nomad_clients.id]
 
+  # The clients' own minimal profile, never the Services machine's (iam.tf).
   iam_instance_profile {
-    name = aws_iam_instance_profile.circleci.name
+    name = aws_iam_instance_profile.nomad_client.name
   }
 
   block_device_mappings {
@@ -54,10 +61,13 @@ resource "aws_launch_template" "nomad_clients" {
     }
   }
 
+  # IMDSv2 only, and one hop: the host's own agents reach the metadata
+  # service, build containers (one more hop through Docker's bridge) do not,
+  # so no build can take the instance's credentials.
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2
+    http_put_response_hop_limit = 1
   }
 
   tag_specifications {

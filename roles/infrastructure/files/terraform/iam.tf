@@ -1,11 +1,62 @@
-# The role the Services machine and the Nomad clients run as. Scoped to this
-# install's bucket and queue: no s3:* and no sqs:* on "*".
+# Two roles: the Services machine's (what the CircleCI app calls) and the
+# Nomad clients' (only what a bootstrap and drain agent on the host needs).
+# Compared with the vendor's (circleci/enterprise-setup
+# templates/circleci_policy.tpl, files/circleci_role.json), this is stricter
+# where the app cannot notice:
+# - s3/sqs: named actions on this install's bucket and queue, not s3:*/sqs:*;
+# - cloudwatch:PutMetricData, not cloudwatch:*;
+# - no iam:GetUser (role credentials cannot use it) and no
+#   autoscaling:CompleteLifecycleAction on "*" (the vendor's 1.0 builders);
+# - sts:AssumeRole / iam:GetRole on this role's own ARN in this account,
+#   not on any account's role of that name (iam::*:role/...);
+# - Start/Stop/Terminate and volume attach/detach/delete on this account's
+#   instances and volumes only, with the vendor's ManagedBy tag condition.
+# Kept as the vendor has it, because vm-service's exact calls are not
+# documented: ec2:Describe* (read only), and RunInstances / CreateVolume /
+# CreateTags on any resource of this region (images and snapshots of other
+# accounts appear in those requests).
+# The vendor's Nomad clients have no instance profile at all
+# (modules/nomad/main.tf); these have one, minimal, for the fleet's agents.
+locals {
+  arn_prefix = "arn:${data.aws_partition.current.partition}"
+  account_id = data.aws_caller_identity.current.account_id
+  # The Services role's ARN, built from its name: the trust policy below
+  # names it, so it cannot come from the role resource itself.
+  circleci_role_arn = "${local.arn_prefix}:iam::${local.account_id}:role/${var.prefix}-circleci"
+  nomad_asg_arn     = "${local.arn_prefix}:autoscaling:${var.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${var.prefix}-nomad-clients"
+}
+
 data "aws_iam_policy_document" "assume_ec2" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+# EC2, and the role itself: the app assumes its own role to hand builds
+# short-lived, scoped credentials (artifact, cache and test-result uploads).
+# Since AWS's 2022 change a role may assume itself only when its trust
+# policy says so. The principal is the account, narrowed to this role by
+# aws:PrincipalArn: IAM rejects a trust policy naming a role ARN that does
+# not exist yet, which this one does not while it is being created.
+data "aws_iam_policy_document" "assume_circleci" {
+  # source_policy_documents: in provider 3.28+ and 5.x (source_json is gone in 5.x).
+  source_policy_documents = [data.aws_iam_policy_document.assume_ec2.json]
+
+  statement {
+    sid     = "AssumeItself"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = ["${local.arn_prefix}:iam::${local.account_id}:root"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:PrincipalArn"
+      values   = [local.circleci_role_arn]
     }
   }
 }
@@ -42,28 +93,48 @@ data "aws_iam_policy_document" "circleci" {
     resources = [aws_sqs_queue.shutdown.arn]
   }
 
-  # Builds get short-lived credentials for artifact and cache uploads.
+  # The vendor's policy: output-processor calls iam:GetRole (enterprise-setup
+  # c5420b0) and the app assumes its own role for build credentials.
   statement {
-    sid       = "BuildCredentials"
-    actions   = ["sts:GetFederationToken"]
-    resources = ["arn:${data.aws_partition.current.partition}:sts::${data.aws_caller_identity.current.account_id}:federated-user/build-*"]
+    sid       = "OwnRole"
+    actions   = ["sts:AssumeRole", "iam:GetRole"]
+    resources = [local.circleci_role_arn]
   }
 
-  # vm-service starts and stops the VMs of machine / remote Docker jobs.
+  # vm-service reads what it starts and the images, subnets and groups it uses.
   statement {
-    sid = "VmService"
-    actions = [
-      "ec2:RunInstances",
-      "ec2:TerminateInstances",
-      "ec2:CreateTags",
-      "ec2:DescribeInstances",
-      "ec2:DescribeInstanceStatus",
-      "ec2:DescribeImages",
-      "ec2:DescribeSubnets",
-      "ec2:DescribeSecurityGroups",
-      "ec2:DescribeVolumes",
-    ]
+    sid       = "VmServiceRead"
+    actions   = ["ec2:Describe*"]
     resources = ["*"]
+  }
+
+  # vm-service starts machine / remote Docker VMs and Docker layer caching volumes.
+  statement {
+    sid       = "VmServiceCreate"
+    actions   = ["ec2:RunInstances", "ec2:CreateVolume", "ec2:CreateTags"]
+    resources = ["${local.arn_prefix}:ec2:${var.region}:*"]
+  }
+
+  # ...and may stop, remove and move only what it tagged as its own.
+  statement {
+    sid = "VmServiceManage"
+    actions = [
+      "ec2:StartInstances",
+      "ec2:StopInstances",
+      "ec2:TerminateInstances",
+      "ec2:AttachVolume",
+      "ec2:DetachVolume",
+      "ec2:DeleteVolume",
+    ]
+    resources = [
+      "${local.arn_prefix}:ec2:${var.region}:${local.account_id}:instance/*",
+      "${local.arn_prefix}:ec2:${var.region}:${local.account_id}:volume/*",
+    ]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/ManagedBy"
+      values   = ["circleci-vm-service"]
+    }
   }
 
   statement {
@@ -75,7 +146,7 @@ data "aws_iam_policy_document" "circleci" {
 
 resource "aws_iam_role" "circleci" {
   name               = "${var.prefix}-circleci"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+  assume_role_policy = data.aws_iam_policy_document.assume_circleci.json
   tags               = local.tags
 }
 
@@ -88,4 +159,55 @@ resource "aws_iam_role_policy" "circleci" {
 resource "aws_iam_instance_profile" "circleci" {
   name = "${var.prefix}-circleci"
   role = aws_iam_role.circleci.name
+}
+
+# The Nomad clients' role: what a bootstrap and drain agent on the host
+# needs, nothing a build could use against the install (IMDSv2 with one hop
+# keeps builds from the credentials anyway; compute.tf).
+data "aws_iam_policy_document" "nomad_client" {
+  statement {
+    sid       = "BootstrapList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.circleci.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["bootstrap/*"]
+    }
+  }
+
+  statement {
+    sid       = "BootstrapRead"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.circleci.arn}/bootstrap/*"]
+  }
+
+  statement {
+    sid       = "OwnLifecycle"
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    resources = [local.nomad_asg_arn]
+  }
+
+  statement {
+    sid       = "ShutdownQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    resources = [aws_sqs_queue.shutdown.arn]
+  }
+}
+
+resource "aws_iam_role" "nomad_client" {
+  name               = "${var.prefix}-nomad-client"
+  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "nomad_client" {
+  name   = "${var.prefix}-nomad-client"
+  role   = aws_iam_role.nomad_client.id
+  policy = data.aws_iam_policy_document.nomad_client.json
+}
+
+resource "aws_iam_instance_profile" "nomad_client" {
+  name = "${var.prefix}-nomad-client"
+  role = aws_iam_role.nomad_client.name
 }

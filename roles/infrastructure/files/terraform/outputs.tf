@@ -10,6 +10,11 @@ output "services_instance_id" {
   value = aws_instance.services.id
 }
 
+# Kept by a teardown (delete_on_termination = false): the teardown names it.
+output "services_root_volume_id" {
+  value = aws_instance.services.root_block_device[0].volume_id
+}
+
 output "services_private_ip" {
   value = aws_instance.services.private_ip
 }
@@ -40,6 +45,22 @@ output "iam_role_name" {
 
 output "instance_profile_name" {
   value = aws_iam_instance_profile.circleci.name
+}
+
+output "nomad_client_iam_role_name" {
+  value = aws_iam_role.nomad_client.name
+}
+
+output "nomad_client_instance_profile_name" {
+  value = aws_iam_instance_profile.nomad_client.name
+}
+
+output "nomad_client_instance_profile_arn" {
+  value = aws_iam_instance_profile.nomad_client.arn
+}
+
+output "services_http_tokens" {
+  value = var.services_http_tokens
 }
 
 output "vm_security_group_id" {

@@ -50,15 +50,42 @@ locals {
     ]
   ])
 
-  rules = {
+  # Rows of one group and direction, each with the CIDRs no earlier row of
+  # the same port and protocol already opens (e.g. 7171 from users and from
+  # the subnet, when user_cidrs holds the subnet): AWS refuses a permission
+  # twice in one group.
+  table_rows = {
     for group, tables in local.table_rules : group => {
+      for direction, rows in tables : direction => concat(
+        rows, group == "services" ? [for r in local.external_rules : r if r.direction == direction] : []
+      )
+    }
+  }
+
+  rules = {
+    for group, tables in local.table_rows : group => {
       for direction, rows in tables : direction => [
-        for row in concat(rows, group == "services" ? [for r in local.external_rules : r if r.direction == direction] : []) :
+        for index, row in rows :
         merge(row, {
-          from_port = tonumber(split("-", row.port)[0])
-          to_port   = tonumber(reverse(split("-", row.port))[0])
-        }) if length(row.cidrs) > 0
+          # `port: all, protocol: all` is AWS's every port and protocol: -1, 0-0.
+          protocol  = row.protocol == "all" ? "-1" : row.protocol
+          from_port = row.port == "all" ? 0 : tonumber(split("-", row.port)[0])
+          to_port   = row.port == "all" ? 0 : tonumber(reverse(split("-", row.port))[0])
+          cidrs = [
+            for cidr in row.cidrs : cidr if !contains(flatten([
+              for earlier in slice(rows, 0, index) : earlier.cidrs
+              if earlier.protocol == row.protocol && earlier.port == row.port
+            ]), cidr)
+          ]
+        })
       ]
+    }
+  }
+
+  # Rows left without CIDRs (admin_cidrs empty by default) open nothing.
+  open_rules = {
+    for group, tables in local.rules : group => {
+      for direction, rows in tables : direction => [for row in rows : row if length(row.cidrs) > 0]
     }
   }
 }
@@ -70,7 +97,7 @@ resource "aws_security_group" "services" {
   tags        = merge(local.tags, { Name = "${var.prefix}-services" })
 
   dynamic "ingress" {
-    for_each = local.rules.services.inbound
+    for_each = local.open_rules.services.inbound
     content {
       protocol    = ingress.value.protocol
       from_port   = ingress.value.from_port
@@ -81,7 +108,7 @@ resource "aws_security_group" "services" {
   }
 
   dynamic "egress" {
-    for_each = local.rules.services.outbound
+    for_each = local.open_rules.services.outbound
     content {
       protocol    = egress.value.protocol
       from_port   = egress.value.from_port
@@ -99,7 +126,7 @@ resource "aws_security_group" "nomad_clients" {
   tags        = merge(local.tags, { Name = "${var.prefix}-nomad-clients" })
 
   dynamic "ingress" {
-    for_each = local.rules.nomad_clients.inbound
+    for_each = local.open_rules.nomad_clients.inbound
     content {
       protocol    = ingress.value.protocol
       from_port   = ingress.value.from_port
@@ -110,7 +137,7 @@ resource "aws_security_group" "nomad_clients" {
   }
 
   dynamic "egress" {
-    for_each = local.rules.nomad_clients.outbound
+    for_each = local.open_rules.nomad_clients.outbound
     content {
       protocol    = egress.value.protocol
       from_port   = egress.value.from_port
@@ -129,7 +156,7 @@ resource "aws_security_group" "vm" {
   tags        = merge(local.tags, { Name = "${var.prefix}-vm" })
 
   dynamic "ingress" {
-    for_each = local.rules.vm.inbound
+    for_each = local.open_rules.vm.inbound
     content {
       protocol    = ingress.value.protocol
       from_port   = ingress.value.from_port
@@ -140,7 +167,7 @@ resource "aws_security_group" "vm" {
   }
 
   dynamic "egress" {
-    for_each = local.rules.vm.outbound
+    for_each = local.open_rules.vm.outbound
     content {
       protocol    = egress.value.protocol
       from_port   = egress.value.from_port

@@ -33,6 +33,8 @@ resource "aws_s3_bucket_public_access_block" "circleci" {
 }
 
 # Nomad clients announce their shutdown here so running builds can drain.
+# Named <prefix>-shutdown-queue; the vendor's is <prefix>_shutdown_queue
+# (enterprise-setup modules/aws_sqs), so neither name is shared with it.
 resource "aws_sqs_queue" "shutdown" {
   name = "${var.prefix}-shutdown-queue"
   tags = merge(local.tags, { Name = "${var.prefix}-shutdown-queue" })

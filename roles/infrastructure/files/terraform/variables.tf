@@ -1,9 +1,13 @@
 variable "prefix" {
   description = "Install name: prefixes every resource, value of tag circleci:install."
   type        = string
+  # The same rule as playbooks/tasks/check_inputs.yml and the role's
+  # validate.yml: at most 36 characters, because the longest name built from
+  # it is the S3 bucket "<prefix>-circleci-<17 hex digits of the VPC id>"
+  # (27 more characters; S3 allows 63). IAM role names (64) allow more.
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.prefix))
-    error_message = "The prefix must be 1-20 characters: lowercase letters, digits and '-', starting with a letter."
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,34}[a-z0-9])?$", var.prefix))
+    error_message = "The prefix must be 1-36 lowercase letters, digits and inner '-', starting with a letter (the S3 bucket name <prefix>-circleci-<VPC id> has at most 63)."
   }
 }
 
@@ -34,9 +38,11 @@ variable "ami_id" {
 }
 
 variable "ubuntu_ami_name_filter" {
-  description = "Name filter for the Canonical AMI lookup (owner 099720109477) when ami_id is empty."
+  description = "Name filter for the Canonical AMI lookup (owner 099720109477) when ami_id is empty; the role derives it from the version matrix's Ubuntu release."
   type        = string
-  default     = "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"
+  # CircleCI Server 2.16's release (data/versions.yml): Ubuntu 16.04, whose
+  # packages carry the pinned Docker 17.x.
+  default = "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*"
 }
 
 variable "root_device_name" {
@@ -51,9 +57,19 @@ variable "services_instance_type" {
 }
 
 variable "services_root_volume_gb" {
-  description = "Root volume of the Services machine (data/sizing.yml, services.disk_gb)."
+  description = "Root volume of the Services machine (the sizing filter's services.root_volume_gb: data/sizing.yml, at least 150)."
   type        = number
-  default     = 100
+  default     = 150
+}
+
+variable "services_http_tokens" {
+  description = "IMDS on the Services machine: optional (IMDSv1 allowed) or required (IMDSv2 only); from the version matrix."
+  type        = string
+  default     = "optional"
+  validation {
+    condition     = contains(["optional", "required"], var.services_http_tokens)
+    error_message = "services_http_tokens must be optional or required."
+  }
 }
 
 variable "services_termination_protection" {
@@ -133,7 +149,9 @@ variable "route53_zone_id" {
 }
 
 variable "bucket_name" {
-  description = "S3 bucket name; empty = <prefix>-circleci-<vpc id without 'vpc-'>, as the vendor's setup names it."
+  # Not the vendor's name (enterprise-setup uses <prefix>-bucket-<vpc id>):
+  # an install made with the vendor's Terraform is not adopted by this one.
+  description = "S3 bucket name; empty = <prefix>-circleci-<vpc id without 'vpc-'>."
   type        = string
   default     = ""
 }
