@@ -10,6 +10,9 @@ description:
     and groups them for the collection's playbooks.
   - One paginated C(DescribeInstances) call per region per run, with every filter applied server-side;
     no per-host API calls.
+  - Tags alone prove nothing (anyone allowed C(ec2:CreateTags) can set them), so a tagged instance is trusted only
+    when it belongs to its install; see O(trust). An instance that fails is left out of the inventory (in no group,
+    not even C(all)) with a warning that names it and says why.
   - Hosts go into O(services_group) (role C(services)), O(nomad_clients_group) (role C(nomad_client))
     and one group per install, O(install_group_prefix) + the install prefix with characters other than
     letters, digits and C(_) turned into C(_).
@@ -17,7 +20,8 @@ description:
     M(amazon.aws.ec2_instance_info) and the C(amazon.aws.aws_ec2) inventory plugin (same base class).
   - The configuration file name must end in C(circleci_ec2.yml) or C(circleci_ec2.yaml).
   - "Host variables: C(instance_id), C(instance_type), C(instance_state), C(launch_time) (ISO 8601),
-    C(region), C(availability_zone), C(subnet_id), C(private_ip_address), C(public_ip_address),
+    C(region), C(availability_zone), C(subnet_id), C(vpc_id), C(iam_instance_profile) (name),
+    C(private_ip_address), C(public_ip_address),
     C(private_dns_name), C(public_dns_name) (null when the instance has none),
     C(ec2_tags) (dict; not C(tags), a reserved playbook keyword that ansible-core warns about),
     C(circleci_install), C(circleci_role) and C(ansible_host)."
@@ -52,6 +56,24 @@ options:
     type: list
     elements: str
     default: []
+  trust:
+    description:
+      - What a tagged instance must match to be trusted as a host of its install, per install prefix.
+      - "C(services_instance_id): the Services instance Terraform created; only that instance is the Services
+        machine. Without it, the Services machine must carry the install's instance profile and be the only
+        instance left that claims the role."
+      - "C(instance_profile_name): the Services machine's instance profile (default C(<prefix>-circleci), the name
+        the infrastructure role gives it)."
+      - "C(nomad_asg_name): Nomad clients must have been launched by this Auto Scaling group (its reserved
+        C(aws:autoscaling:groupName) tag, which nobody can set by hand; default C(<prefix>-nomad-clients))."
+      - "C(vpc_id), C(subnet_ids): every host must be in them (the VPC defaults to the trusted Services
+        machine's)."
+      - "C(install_dir): where the install record is (default C(~/.circleci_server/<prefix>), the playbooks'
+        C(circleci_install_dir)). When its C(outputs.json) exists, C(services_instance_id), C(subnet_ids),
+        C(nomad_asg_name) and C(instance_profile_name) are read from it; values given here win."
+      - Instances tagged with any other C(circleci:role), or none, are refused (Terraform makes none).
+    type: dict
+    default: {}
   instance_states:
     description: EC2 instance states to include (a server-side filter).
     type: list
@@ -110,6 +132,17 @@ regions: [us-east-1]
 installs: [prod]
 
 ---
+# Trust anchors given explicitly (e.g. AWX, where no install record is on disk)
+plugin: circleci_server.aws.circleci_ec2
+regions: [us-east-1]
+installs: [prod]
+trust:
+  prod:
+    services_instance_id: i-0123456789abcdef0
+    vpc_id: vpc-0123456789abcdef0
+    subnet_ids: [subnet-0123456789abcdef0]
+
+---
 # Two installs, public IPs for ansible_host, extra groups, and a cache (one hour)
 plugin: circleci_server.aws.circleci_ec2
 regions: [us-east-1, eu-west-1]
@@ -161,15 +194,20 @@ from ansible_collections.circleci_server.aws.plugins.plugin_utils.circleci_inven
     InventoryConfigError,
     build_filters,
     host_record,
+    install_anchors,
     install_group_name,
     parse_simple_reference,
+    refusal_message,
+    trusted_records,
     preferred_hostname,
     resolve_simple_reference,
     validate_installs,
     validate_states,
+    validate_trust,
 )
 
-CACHE_FORMAT = 2  # 2: tags published as ec2_tags
+CACHE_FORMAT = 3  # 2: tags published as ec2_tags; 3: vpc_id and iam_instance_profile for the trust checks
+MAX_REFUSAL_WARNINGS = 20
 CREDENTIAL_ERRORS = (
     "AuthFailure",
     "UnrecognizedClientException",
@@ -196,8 +234,8 @@ class InventoryModule(AWSInventoryBase):
     INVENTORY_FILE_SUFFIXES = ("circleci_ec2.yml", "circleci_ec2.yaml")
 
     class TemplatedOptions(AWSInventoryBase.TemplatedOptions):
-        # `installs` may be templated (AWX passes the install name as an env var lookup).
-        TEMPLATABLE_OPTIONS = AWSInventoryBase.TemplatedOptions.TEMPLATABLE_OPTIONS + ("installs",)
+        # `installs` and `trust` values may be templated (AWX passes the install name as an env var lookup).
+        TEMPLATABLE_OPTIONS = AWSInventoryBase.TemplatedOptions.TEMPLATABLE_OPTIONS + ("installs", "trust")
 
     def __init__(self):
         super().__init__()
@@ -223,9 +261,17 @@ class InventoryModule(AWSInventoryBase):
             installs = validate_installs(self.get_option("installs"))
             states = validate_states(self.get_option("instance_states"))
             filters = build_filters(installs, states, self.get_option("filters"))
+            self._trust = validate_trust(self.get_option("trust"), installs)
         except InventoryConfigError as e:
             self.fail_aws(str(e))
         return installs, filters, list(self.get_option("regions") or [])
+
+    def _anchors(self, installs):
+        """Per install, what its hosts must match (read fresh every run: the cache holds only host records)."""
+        try:
+            return {install: install_anchors(install, self._trust.get(install)) for install in installs}
+        except InventoryConfigError as e:
+            self.fail_aws(str(e))
 
     def _check_region_names(self, regions):
         if not regions:
@@ -342,12 +388,18 @@ class InventoryModule(AWSInventoryBase):
         strict = self.get_option("strict")
         constructed = bool(compose or groups or keyed_groups)
 
+        trusted, refused = trusted_records(records, installs, self._anchors(installs))
+        for record, reason in refused[:MAX_REFUSAL_WARNINGS]:
+            self.warn(refusal_message(record, reason))
+        if len(refused) > MAX_REFUSAL_WARNINGS:
+            self.warn("circleci_ec2: %d more tagged instance(s) refused: %s" % (
+                len(refused) - MAX_REFUSAL_WARNINGS,
+                ", ".join(r["instance_id"] for r, _reason in refused[MAX_REFUSAL_WARNINGS:])))
+
         without_public_ip = 0
         renamed = []
-        for record in records:
-            install_group = install_groups.get(record["circleci_install"])
-            if install_group is None:
-                continue  # a tag value that only matched case-insensitively elsewhere; not ours
+        for record in trusted:
+            install_group = install_groups[record["circleci_install"]]
             name = preferred_hostname(record, hostname_source)
             if name in inventory.hosts:
                 renamed.append(name)

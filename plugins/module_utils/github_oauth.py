@@ -50,6 +50,18 @@ def web_base_url(github_type="public", enterprise_host=None):
     return GITHUB_COM
 
 
+def checked_web_url(url):
+    """`url` when it is an http(s) URL with a host; GitHubOAuthError naming the fix otherwise.
+
+    urllib would raise a bare ValueError ("unknown url type") for a URL without a scheme.
+    """
+    parts = urlsplit(url.strip()) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GitHubOAuthError("github_url %r is not a web base URL: give it with its scheme, such as "
+                               "https://github.example.com" % (url,))
+    return url.strip()
+
+
 def callback_url(scheme, hostname):
     """The callback URL CircleCI uses: <scheme>://<hostname>/auth/github."""
     return "%s://%s%s" % (scheme, hostname.strip().rstrip("/"), CALLBACK_PATH)

@@ -32,7 +32,7 @@ CHECK_NAMES = (
     "key_pair", "ami", "services_instance_type", "nomad_instance_type", "iam_permissions",
     "license_file", "passphrase", "terraform_binary",
 )
-PASSPHRASE_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
+PASSPHRASE_PATTERN = re.compile(r"[A-Za-z0-9]+")
 # Targets of a 0.0.0.0/0 route that give a private subnet egress (NAT gateway, NAT instance).
 NAT_TARGETS = ("NatGatewayId", "InstanceId")
 # Targets that may give egress, but through something preflight cannot see into.
@@ -585,8 +585,8 @@ class Preflight:
             return self._add(name, SKIP, "no passphrase given")
         if not passphrase:
             return self._add(name, FAIL, "the secret passphrase is empty (the guide: it cannot be empty)")
-        if not PASSPHRASE_PATTERN.match(passphrase):
-            bad = sorted({c for c in passphrase if not PASSPHRASE_PATTERN.match(c)})
+        if not PASSPHRASE_PATTERN.fullmatch(passphrase):
+            bad = sorted({c for c in passphrase if not PASSPHRASE_PATTERN.fullmatch(c)})
             kinds = "spaces" if bad == [" "] else "%d kind(s) of non-alphanumeric character" % len(bad)
             return self._add(name, FAIL, "the secret passphrase must be letters A-Z/a-z and digits only; it has "
                              "%s" % kinds)

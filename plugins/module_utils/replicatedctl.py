@@ -11,9 +11,12 @@ error message.
 
 from __future__ import absolute_import, division, print_function
 
+import datetime
+import hashlib
 import json
 import os
 import re
+import tempfile
 
 DEFAULT_HOST = "unix:///var/run/replicated/replicated-cli.sock"
 NO_SUCH_IMAGE = "no such image"
@@ -226,6 +229,103 @@ class Replicatedctl:
     def console_auth_import(self, password):
         payload = json.dumps({"Password": {"Password": password}})
         self.run(["console-auth", "import"], stdin=payload, secrets=[password])
+
+
+# -- license identity -------------------------------------------------------
+# A real .rli is opaque: Replicated's "What's in a license file?"
+# (help.replicated.com/community/t/379) lists keys, the license ID, a registry
+# token and, for airgap licenses, dates and a signature, in no documented
+# readable layout. So the ID is read from the file only when the file is a
+# JSON/YAML document stating it; otherwise the loaded license is identified by
+# `license inspect` (LicenseID, ExpirationTime) after the load, and the file by
+# its SHA-256, kept in a small record on the host next to the ID it loaded as.
+LICENSE_ID_FIELDS = ("license_id", "LicenseID", "licenseID", "id")
+DEFAULT_LICENSE_RECORD = "/etc/circleci/replicated-license.json"
+
+
+def license_id_of(content):
+    """The ID a license document states, or None when it cannot be read (a real, opaque .rli)."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for field in LICENSE_ID_FIELDS:
+            if data.get(field):
+                return str(data[field])
+        return None
+    for field in LICENSE_ID_FIELDS:
+        match = re.search(r"^\s*%s\s*:\s*[\"']?([A-Za-z0-9_-]+)" % field, content, re.MULTILINE)
+        if match:
+            return match.group(1)
+    return None
+
+
+def license_fingerprint(content):
+    if not isinstance(content, bytes):
+        content = content.encode("utf-8", "surrogateescape")
+    return hashlib.sha256(content).hexdigest()
+
+
+def license_decision(loaded, wanted_id, fingerprint, record, force=False):
+    """(load?, why) for a license file against the loaded license and the record of the last load.
+
+    `loaded` is `license inspect` (None when no license is loaded), `wanted_id` the ID the file or the user
+    states (None when unknown), `record` the last load's {"sha256", "license_id"} (or {}).
+    """
+    loaded_id = (loaded or {}).get("LicenseID", "")
+    if not loaded:
+        return True, "no license is loaded"
+    if force:
+        return True, "force is set"
+    if wanted_id:
+        if wanted_id == loaded_id:
+            return False, "license %s is loaded already" % loaded_id
+        return True, "license %s is loaded, the file is license %s" % (loaded_id, wanted_id)
+    if record.get("sha256") == fingerprint and record.get("license_id") == loaded_id:
+        return False, "this file was loaded before as license %s, which is still loaded" % loaded_id
+    if record.get("sha256") == fingerprint:
+        return True, ("this file was loaded as license %s, but license %s is loaded now"
+                      % (record.get("license_id"), loaded_id))
+    return True, "the file differs from the one last loaded (license %s is loaded)" % loaded_id
+
+
+def read_license_record(path):
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_license_record(path, fingerprint, loaded):
+    """Record the file's SHA-256 with what `license inspect` reported after loading it (0600, atomic)."""
+    loaded = loaded or {}
+    record = {"sha256": fingerprint, "license_id": loaded.get("LicenseID", ""),
+              "expiration_time": loaded.get("ExpirationTime", ""),
+              "recorded_by": "circleci_server.aws.replicated_license"}
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".license-record-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(record, handle, indent=2, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.rename(tmp, path)
+    return record
+
+
+def days_until(expiration_time, now=None):
+    """Whole days until an RFC 3339 time (negative when past), or None when empty or unreadable."""
+    if not expiration_time:
+        return None
+    try:
+        when = datetime.datetime.strptime(expiration_time[:19], "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    now = now or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return (when - now).days
 
 
 def replicatedctl_argument_spec():

@@ -157,6 +157,7 @@ from ansible_collections.circleci_server.aws.plugins.module_utils.github_oauth i
     GitHubOAuthClient,
     GitHubOAuthError,
     callback_url as build_callback_url,
+    checked_web_url,
     web_base_url,
 )
 from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import (  # noqa: E402
@@ -210,7 +211,8 @@ def main():
                     "console's 'Unknown error authenticating via GitHub' unless both match"
                     % (callback, callback_scheme, params["scheme"]))
     try:
-        web_url = params["github_url"] or web_base_url(params["github_type"], params["enterprise_host"])
+        web_url = checked_web_url(params["github_url"]
+                                  or web_base_url(params["github_type"], params["enterprise_host"]))
     except GitHubOAuthError as exc:
         module.fail_json(msg=exc.message, callback_url=callback)
     result = dict(changed=False, callback_url=callback, web_url=web_url, github_error="", changed_keys=[])

@@ -22,9 +22,12 @@ extends_documentation_fragment:
 options:
   state:
     description:
-      - V(started) or V(stopped).
+      - V(started), V(stopped) or V(restarted).
+      - V(restarted) stops a started app, waits until it has stopped, then starts it again; an app that is not
+        started is only started. Replicated applies changed settings (C(app-config import)) when the app starts,
+        so restart a running app after its settings changed (always C(changed=true)).
     type: str
-    choices: [started, stopped]
+    choices: [started, stopped, restarted]
     default: started
   wait:
     description:
@@ -63,6 +66,10 @@ EXAMPLES = r"""
 - name: Stop it
   circleci_server.aws.replicated_app:
     state: stopped
+
+- name: Restart a running app so that settings changed in this play take effect
+  circleci_server.aws.replicated_app:
+    state: "{{ 'restarted' if app_settings_result is changed else 'started' }}"
 """
 
 RETURN = r"""
@@ -82,6 +89,11 @@ elapsed:
   returned: success
   type: float
   sample: 95.2
+restarted:
+  description: Whether a running app was stopped and started again (O(state=restarted)).
+  returned: when the app was started or restarted
+  type: bool
+  sample: true
 """
 
 import time  # noqa: E402
@@ -168,7 +180,7 @@ class AppWaiter:
 def main():
     argument_spec = replicatedctl_argument_spec()
     argument_spec.update(
-        state=dict(type="str", choices=["started", "stopped"], default="started"),
+        state=dict(type="str", choices=["started", "stopped", "restarted"], default="started"),
         wait=dict(type="bool", default=True),
         timeout=dict(type="int", default=1200),
         poll_interval=dict(type="float", default=5),
@@ -178,30 +190,40 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     client = client_from_module(module)
-    waiter = AppWaiter(client, params["state"], params["timeout"], params["poll_interval"],
+    target = "started" if params["state"] == "restarted" else params["state"]
+    waiter = AppWaiter(client, target, params["timeout"], params["poll_interval"],
                        params["image_retries"], params["retry_delay"])
     try:
         before = client.app_status()
-        if before is None and params["state"] == "stopped":
+        if before is None and target == "stopped":
             module.exit_json(changed=False, status={}, image_retries_used=0, elapsed=0.0)
         if before is None and module.check_mode:
             # A license loaded earlier in this (check mode) play is not really there yet.
-            module.warn("no app is installed yet (no license loaded): it would be %s once it is" % params["state"])
+            module.warn("no app is installed yet (no license loaded): it would be %s once it is" % target)
             module.exit_json(changed=True, status={}, image_retries_used=0, elapsed=0.0,
-                             diff=dict(before={"state": "not installed"}, after={"state": params["state"]}))
+                             diff=dict(before={"state": "not installed"}, after={"state": target}))
         if before is None:
             module.fail_json(msg="replicatedctl app status lists no app: load the license first "
                                  "(circleci_server.aws.replicated_license)", image_retries_used=0)
-        if AppWaiter.reached(before, params["state"]):
+        restart = params["state"] == "restarted" and AppWaiter.reached(before, "started")
+        if AppWaiter.reached(before, target) and not restart:
             module.exit_json(changed=False, status=before, image_retries_used=0, elapsed=0.0)
-        diff = dict(before={"state": before.get("State")}, after={"state": params["state"]})
+        diff = dict(before={"state": before.get("State")},
+                    after={"state": "restarted" if restart else target})
         if module.check_mode:
             module.exit_json(changed=True, status=before, image_retries_used=0, elapsed=0.0, diff=diff)
+        stop_elapsed = 0.0
+        if restart:
+            stopper = AppWaiter(client, "stopped", params["timeout"], params["poll_interval"], 0,
+                                params["retry_delay"])
+            stop_elapsed = stopper.run(wait=True)[1]
+            waiter.timeout = max(1, params["timeout"] - stop_elapsed)
         status, elapsed = waiter.run(wait=params["wait"])
+        elapsed += stop_elapsed
     except ReplicatedctlError as exc:
         module.fail_json(msg=exc.message, image_retries_used=waiter.retries_used)
     module.exit_json(changed=True, status=status, image_retries_used=waiter.retries_used,
-                     elapsed=round(elapsed, 1), diff=diff)
+                     elapsed=round(elapsed, 1), diff=diff, restarted=restart)
 
 
 if __name__ == "__main__":

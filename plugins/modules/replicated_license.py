@@ -11,10 +11,13 @@ short_description: Load a Replicated license (.rli) with replicatedctl
 description:
   - Loads the CircleCI Server license into Replicated with C(replicatedctl license-load), which reads it from
     standard input.
-  - Compares the license ID with C(replicatedctl license inspect) first, so a license that is already loaded is
-    not loaded again (C(changed=false)).
-  - The license ID is read from the license document when it states one (C(license_id), C(LicenseID) or C(id));
-    otherwise give O(license_id).
+  - A real C(.rli) is opaque (Replicated documents no readable layout), so the module learns the license ID and
+    expiry from C(replicatedctl license inspect) after the load, and remembers the file by its SHA-256 next to that
+    ID in O(record_path). A later run with the same file, while that license is still loaded, changes nothing;
+    another file is loaded (C(changed=true)).
+  - When the license is a JSON/YAML document stating its ID (C(license_id), C(LicenseID) or C(id)), or O(license_id)
+    is given, that ID is compared with the loaded one instead.
+  - Warns when the loaded license expires within O(expiry_warning_days).
 version_added: "1.0.0"
 author:
   - circleci_server.aws contributors (@circleci-server-aws)
@@ -43,9 +46,20 @@ options:
     type: path
   force:
     description:
-      - Load the license even when a license with the same ID (or an unidentifiable one) is loaded already.
+      - Load the license even when the same license is loaded already.
     type: bool
     default: false
+  record_path:
+    description:
+      - File on the managed host that remembers the SHA-256 of the last license file loaded and the license ID and
+        expiry C(license inspect) reported for it (mode 0600; holds no part of the license).
+    type: path
+    default: /etc/circleci/replicated-license.json
+  expiry_warning_days:
+    description:
+      - Warn when the loaded license expires within this many days (0 = never warn).
+    type: int
+    default: 30
 """
 
 EXAMPLES = r"""
@@ -80,6 +94,16 @@ license_type:
   returned: success
   type: str
   sample: prod
+expires_in_days:
+  description: Whole days until the license expires (negative when expired; null when it does not expire).
+  returned: success
+  type: int
+  sample: 208
+reason:
+  description: Why the license was, or was not, loaded.
+  returned: success
+  type: str
+  sample: this file was loaded before as license 5e7d1b8f0a0c4e2c9c3d1f6a, which is still loaded
 previous_license_id:
   description: ID of the license that was loaded before the run (empty when none).
   returned: success
@@ -87,43 +111,28 @@ previous_license_id:
   sample: ""
 """
 
-import json  # noqa: E402
-import re  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.common.text.converters import to_native  # noqa: E402
 
 from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import (  # noqa: E402
+    DEFAULT_LICENSE_RECORD,
     ReplicatedctlError,
     client_from_module,
+    days_until,
+    license_decision,
+    license_fingerprint,
+    license_id_of,
+    read_license_record,
     replicatedctl_argument_spec,
+    write_license_record,
 )
-
-ID_FIELDS = ("license_id", "LicenseID", "licenseID", "id")
-
-
-def license_id_of(content):
-    """The ID a license document states, or None when it cannot be read."""
-    try:
-        data = json.loads(content)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        for field in ID_FIELDS:
-            if data.get(field):
-                return str(data[field])
-        return None
-    for field in ID_FIELDS:
-        match = re.search(r"^\s*%s\s*:\s*[\"']?([A-Za-z0-9_-]+)" % field, content, re.MULTILINE)
-        if match:
-            return match.group(1)
-    return None
 
 
 def summary(loaded):
     loaded = loaded or {}
     return dict(license_id=loaded.get("LicenseID", ""), channel=loaded.get("ChannelName", ""),
-                expiration_time=loaded.get("ExpirationTime", ""), license_type=loaded.get("LicenseType", ""))
+                expiration_time=loaded.get("ExpirationTime", ""), license_type=loaded.get("LicenseType", ""),
+                expires_in_days=days_until(loaded.get("ExpirationTime", "")))
 
 
 def main():
@@ -134,14 +143,16 @@ def main():
         license_id=dict(type="str"),
         airgap_package=dict(type="path"),
         force=dict(type="bool", default=False),
+        record_path=dict(type="path", default=DEFAULT_LICENSE_RECORD),
+        expiry_warning_days=dict(type="int", default=30),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[("path", "content")], mutually_exclusive=[("path", "content")])
     params = module.params
     if params["path"]:
         try:
-            with open(params["path"], "r") as handle:
-                content = handle.read()
+            with open(params["path"], "rb") as handle:
+                content = handle.read().decode("utf-8", "surrogateescape")
         except (IOError, OSError) as exc:
             module.fail_json(msg="cannot read the license file %s: %s" % (params["path"], to_native(exc.strerror)))
     else:
@@ -150,30 +161,41 @@ def main():
         module.fail_json(msg="the license is empty: check path/content")
 
     client = client_from_module(module)
+    fingerprint = license_fingerprint(content)
+    record = read_license_record(params["record_path"])
     try:
         loaded = client.license_inspect()
         wanted_id = params["license_id"] or license_id_of(content)
         loaded_id = (loaded or {}).get("LicenseID", "")
-        result = dict(changed=False, previous_license_id=loaded_id)
-        if loaded and not params["force"]:
-            if wanted_id is None:
-                module.warn("cannot read the ID of this license, and license %s is loaded already: left as it is. "
-                            "Set license_id (or force) to replace it." % loaded_id)
-                result.update(summary(loaded))
-                module.exit_json(**result)
-            if wanted_id == loaded_id:
-                result.update(summary(loaded))
-                module.exit_json(**result)
-        result["changed"] = True
-        result["diff"] = dict(before={"license_id": loaded_id}, after={"license_id": wanted_id or "(new license)"})
-        if module.check_mode:
+        load, reason = license_decision(loaded, wanted_id, fingerprint, record, params["force"])
+        result = dict(changed=load, previous_license_id=loaded_id, reason=reason)
+        if not load:
             result.update(summary(loaded))
-            result["license_id"] = wanted_id or ""
-            module.exit_json(**result)
-        client.license_load(content, airgap_package=params["airgap_package"])
-        result.update(summary(client.license_inspect()))
+            if not module.check_mode and (record.get("sha256") != fingerprint or record.get("license_id") != loaded_id):
+                # Remember this file for runs that cannot read its ID (bookkeeping, not a change).
+                write_license_record(params["record_path"], fingerprint, loaded)
+        else:
+            result["diff"] = dict(before={"license_id": loaded_id},
+                                  after={"license_id": wanted_id or "(the license in the file)"})
+            if module.check_mode:
+                result.update(summary(loaded))
+                result["license_id"] = wanted_id or ""
+                module.exit_json(**result)
+            client.license_load(content, airgap_package=params["airgap_package"])
+            loaded = client.license_inspect()
+            result.update(summary(loaded))
+            if wanted_id and result["license_id"] and wanted_id != result["license_id"]:
+                module.warn("the license file states ID %s, but Replicated reports %s after loading it"
+                            % (wanted_id, result["license_id"]))
+            write_license_record(params["record_path"], fingerprint, loaded)
     except ReplicatedctlError as exc:
         module.fail_json(msg="license not loaded: %s" % exc.message)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="cannot write record_path %s: %s" % (params["record_path"], to_native(exc)))
+    days = result.get("expires_in_days")
+    if days is not None and params["expiry_warning_days"] > 0 and days < params["expiry_warning_days"]:
+        module.warn("license %s expires on %s (in %d days): ask CircleCI for a new license"
+                    % (result.get("license_id"), result.get("expiration_time"), days))
     module.exit_json(**result)
 
 

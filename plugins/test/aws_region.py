@@ -33,7 +33,7 @@ _value:
 
 import re  # noqa: E402 - after the documentation, as Ansible plugins do
 
-REGION_SHAPE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+REGION_SHAPE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 
 
 def known_regions():
@@ -49,7 +49,7 @@ def known_regions():
 
 
 def aws_region(value):
-    if not isinstance(value, str) or not REGION_SHAPE.match(value):
+    if not isinstance(value, str) or not REGION_SHAPE.fullmatch(value):
         return False
     regions = known_regions()
     return True if regions is None else value in regions

@@ -32,13 +32,13 @@ _value:
 
 import re  # noqa: E402 - after the documentation, as Ansible plugins do
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def dns_name(value):
     if not isinstance(value, str) or not value or len(value) > 253:
         return False
-    return all(_LABEL.match(label) for label in value.rstrip(".").split("."))
+    return all(_LABEL.fullmatch(label) for label in value.rstrip(".").split("."))
 
 
 class TestModule(object):

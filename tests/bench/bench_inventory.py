@@ -90,11 +90,25 @@ def seed(moto, clients, batch):
     ec2 = moto.client("ec2", REGION)
     ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
 
+    # As the install's Terraform makes them (the plugin trusts nothing less): the Services machine
+    # with the install's instance profile, clients carrying their Auto Scaling group's tag (EC2
+    # reserves "aws:" tags for itself; moto accepts it, which spares launching 5,000 through an ASG).
+    iam = moto.client("iam", REGION)
+    profile = f"{INSTALL}-circleci"
+    iam.create_role(RoleName=profile, AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName=profile)
+    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=profile)
+
     def launch(count, role, instance_type):
+        tags = [{"Key": "circleci:install", "Value": INSTALL}, {"Key": "circleci:role", "Value": role}]
+        extra = {}
+        if role == "services":
+            extra["IamInstanceProfile"] = {"Name": profile}
+        else:
+            tags.append({"Key": "aws:autoscaling:groupName", "Value": f"{INSTALL}-nomad-clients"})
         ec2.run_instances(
             ImageId=ami, MinCount=count, MaxCount=count, InstanceType=instance_type,
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                {"Key": "circleci:install", "Value": INSTALL}, {"Key": "circleci:role", "Value": role}]}],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **extra,
         )
 
     launch(1, "services", "m5.2xlarge")

@@ -20,18 +20,33 @@ pytestmark = pytest.mark.skipif(not PLUGIN.exists(), reason="the circleci_ec2 in
 
 
 def launch(ec2, install, role):
+    """An instance as the install's Terraform makes it: the Services machine with the install's
+    instance profile, a client launched by the install's ASG (the plugin trusts nothing less)."""
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    tags = [{"Key": "circleci:install", "Value": install}, {"Key": "circleci:role", "Value": role}]
+    params = {}
+    if role == "services":
+        params["IamInstanceProfile"] = {"Name": f"{install}-circleci"}
+    else:
+        # EC2 reserves "aws:" tags for itself; moto accepts this one, standing for the ASG's launch.
+        tags.append({"Key": "aws:autoscaling:groupName", "Value": f"{install}-nomad-clients"})
     reservation = ec2.run_instances(
         ImageId=image, InstanceType="m5.xlarge", MinCount=1, MaxCount=1,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [
-            {"Key": "circleci:install", "Value": install}, {"Key": "circleci:role", "Value": role},
-        ]}],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **params,
     )
     return reservation["Instances"][0]["InstanceId"]
 
 
+def instance_profile(iam, name):
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+
+
 def test_source_finds_the_install_named_in_the_source_variables(aws):
     ec2 = aws.client("ec2")
+    for install in ("awx-demo", "someone-else"):
+        instance_profile(aws.client("iam"), f"{install}-circleci")
     services = launch(ec2, "awx-demo", "services")
     client = launch(ec2, "awx-demo", "nomad_client")
     other = launch(ec2, "someone-else", "services")

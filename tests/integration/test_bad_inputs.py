@@ -6,13 +6,17 @@ against an empty moto account. The run must fail in the input checks — before
 preflight, Terraform or any host — with a one-line reason that names the
 variable, never echo a secret, and leave no resource in moto.
 """
+import functools
 import json
 import re
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.sandbox.ansible import run_playbook
 from tests.sandbox.paths import REPO_ROOT
+from tests.standins.github import GitHubStandIn
 
 SECRET_VALUES = {
     "circleci_secret_passphrase": "Abc123Passphrase",
@@ -30,8 +34,38 @@ def license_file(tmp_path_factory):
     return path
 
 
+GITHUB_CLIENT_ID = "Iv1.0123456789abcdef"
+HOSTNAME = "circleci.example.test"
+
+
+@pytest.fixture(scope="module")
+def github():
+    """The OAuth app the valid inputs name, on the GitHub stand-in (preflight checks it before provisioning)."""
+    server = GitHubStandIn(apps=[{"client_id": GITHUB_CLIENT_ID,
+                                  "client_secret": SECRET_VALUES["circleci_github_client_secret"],
+                                  "callback_url": f"https://{HOSTNAME}/auth/github"}])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def nomad_releases(tmp_path_factory):
+    """A release mirror (HashiCorp's layout) that has 0.5.6 only: what the input checks look at for Nomad."""
+    root = tmp_path_factory.mktemp("releases")
+    sums = root / "nomad" / "0.5.6" / "nomad_0.5.6_SHA256SUMS"
+    sums.parent.mkdir(parents=True)
+    sums.write_text("%s  nomad_0.5.6_linux_amd64.zip\n%s  nomad_0.5.6_linux_arm.zip\n" % ("a" * 64, "b" * 64))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
 @pytest.fixture
-def valid_inputs(license_file, tmp_path):
+def valid_inputs(license_file, tmp_path, github, nomad_releases):
     return {
         "circleci_prefix": "cci-bad-inputs",
         "circleci_region": "us-east-1",
@@ -46,12 +80,14 @@ def valid_inputs(license_file, tmp_path):
         "circleci_nomad_max": 2,
         "circleci_admin_cidrs": ["203.0.113.0/24"],
         "circleci_user_cidrs": ["10.0.0.0/8"],
-        "circleci_hostname": "circleci.example.test",
+        "circleci_hostname": HOSTNAME,
         "circleci_scheme": "https",
         "circleci_version": "2.16",
         "circleci_license_path": str(license_file),
         "circleci_github_type": "public",
-        "circleci_github_client_id": "Iv1.0123456789abcdef",
+        "circleci_github_client_id": GITHUB_CLIENT_ID,
+        "circleci_github_url": github.url,
+        "nomad_client_download_base_url": nomad_releases,
         "circleci_http_proxy": "",
         "circleci_https_proxy": "",
         "circleci_no_proxy": "",
@@ -103,6 +139,28 @@ BAD_INPUTS = [
     ("tags-reserved-key", "circleci_tags", {"circleci_tags": {"circleci:install": "other"}}),
     ("route53-zone-malformed", "circleci_route53_zone_id", {"circleci_route53_zone_id": "zone1"}),
     ("install-dir-relative", "circleci_install_dir", {"circleci_install_dir": "relative/dir"}),
+    ("installer-checksum-no-algorithm", "services_replicated_installer_checksum",
+     {"services_replicated_installer_checksum": "0" * 64}),
+    ("installer-checksum-short", "services_replicated_installer_checksum",
+     {"services_replicated_installer_checksum": "sha256:abc123"}),
+    ("tls-ca-missing", "circleci_tls_ca_path", {"circleci_tls_ca_path": "/nonexistent/ca-bundle.pem"}),
+    ("tls-key-without-cert", "circleci_tls_cert_path", {"circleci_tls_key_path": "/etc/hostname"}),
+    # issue 17: every entry point, and more checked before any resource exists
+    ("prefix-trailing-newline", "circleci_prefix", {"circleci_prefix": "cci-bad-inputs\n"}),
+    ("subnet-trailing-newline", "circleci_subnet_id", {"circleci_subnet_id": "subnet-0123abcd\n"}),
+    ("passphrase-trailing-newline", "circleci_secret_passphrase",
+     {"circleci_secret_passphrase": "Abc123Passphrase\n"}),
+    ("hostname-trailing-newline", "circleci_hostname", {"circleci_hostname": "circleci.example.test\n"}),
+    ("github-url-without-scheme", "circleci_github_url", {"circleci_github_url": "github.example.com"}),
+    ("github-secret-wrong", "circleci_github_client_secret",
+     {"circleci_github_client_secret": "ffffffffffffffffffffffffffffffffffffffff"}),
+    ("github-callback-not-registered", "circleci_hostname", {"circleci_hostname": "other.example.test"}),
+    ("license-content-whitespace", "circleci_license_content",
+     {"circleci_license_path": UNSET, "circleci_license_content": " \n\t \n"}),
+    ("license-content-is-a-path", "circleci_license_content",
+     {"circleci_license_path": UNSET, "circleci_license_content": "~/Downloads/circleci.rli"}),
+    ("nomad-version-malformed", "nomad_client_version", {"nomad_client_version": "latest"}),
+    ("nomad-version-not-released", "nomad_client_version", {"nomad_client_version": "0.9.99"}),
 ]
 
 # "fatal: [host]: FAILED! => {...}" or, in a loop, "failed: [host] (item=...) => {...}"
@@ -174,4 +232,27 @@ def test_bad_input_stops_the_run_naming_the_variable(aws, valid_inputs, variable
     # Every secret the run was given, the bad ones it was fed included, and a proxy's password.
     for name, value in fed_secrets(inputs).items():
         assert value not in result.output(), f"{name} leaked into the output"
+    assert aws.is_empty(), aws.resource_counts()
+
+
+def test_admin_ports_open_to_everyone_pass_with_a_loud_warning(aws, valid_inputs):
+    inputs = dict(valid_inputs, circleci_admin_cidrs=["0.0.0.0/0"])
+    result = run_playbook(REPO_ROOT / "playbooks" / "inputs.yml", extra_vars=inputs, env=aws.env())
+    assert result.rc == 0, str(result)
+    assert "WARNING: circleci_admin_cidrs includes 0.0.0.0/0" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("entry_point,extra", [
+    ("playbooks/provision.yml", []),
+    ("site.yml", ["--tags", "provision"]),
+], ids=["provision.yml", "site-tags-provision"])
+def test_every_entry_point_checks_its_inputs(aws, valid_inputs, entry_point, extra):
+    """A DAU of "many" used to become 0 in provision.yml alone and with --tags provision."""
+    inputs = dict(valid_inputs, circleci_daily_active_users="many")
+    result = run_playbook(REPO_ROOT / entry_point, extra_vars=inputs, env=aws.env(), timeout=300, extra_args=extra)
+    assert result.rc != 0, str(result)
+    fatals = FATAL.findall(result.stdout)
+    assert len(fatals) == 1, f"expected one failed task:\n{result}"
+    assert "circleci_daily_active_users" in json.loads(fatals[0])["msg"]
+    assert "TASK [circleci_server.aws.infrastructure" not in result.stdout
     assert aws.is_empty(), aws.resource_counts()

@@ -1,10 +1,12 @@
 """circleci_server.aws.circleci_ec2 through the real `ansible-inventory --list` against moto.
 
 One dataset for the module (seeded once): two installs in two regions, an ASG
-of Nomad clients, stopped / terminated / untagged / foreign instances. Every
-AWS call goes through a counting proxy, so the tests can assert how many calls
-a run made.
+of Nomad clients, stopped / terminated / untagged / foreign instances, and
+tagged instances that do not belong to their install (no instance profile,
+no ASG, a role Terraform never makes). Every AWS call goes through a counting
+proxy, so the tests can assert how many calls a run made.
 """
+import json
 import textwrap
 import uuid
 
@@ -22,13 +24,25 @@ def _tags(**tags):
     return [{"ResourceType": "instance", "Tags": [{"Key": k.replace("__", ":"), "Value": v} for k, v in tags.items()]}]
 
 
-def _run(ec2, ami, count=1, subnet=None, **tags):
+def _run(ec2, ami, count=1, subnet=None, profile=None, asg=None, **tags):
     params = {"ImageId": ami, "MinCount": count, "MaxCount": count, "InstanceType": "m5.large"}
+    if asg:
+        # EC2 refuses user-set "aws:" tags; moto accepts them, which lets these stand for clients an
+        # ASG launched (the prod clients below come from a real moto ASG).
+        tags["aws__autoscaling__groupName"] = asg
     if tags:
         params["TagSpecifications"] = _tags(**tags)
     if subnet:
         params["SubnetId"] = subnet
+    if profile:
+        params["IamInstanceProfile"] = {"Name": profile}
     return [i["InstanceId"] for i in ec2.run_instances(**params)["Instances"]]
+
+
+def _instance_profile(iam, name):
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
 
 
 def _ami(ec2):
@@ -42,10 +56,15 @@ def dataset(moto_server):
     east, west = moto_server.client("ec2", EAST), moto_server.client("ec2", WEST)
     ami_east, ami_west = _ami(east), _ami(west)
 
+    iam = moto_server.client("iam", EAST)
+    _instance_profile(iam, "prod-circleci")
+    _instance_profile(iam, "staging-2-circleci")
+
     # prod (us-east-1): Services in a private subnet (no public IP), Nomad clients from an ASG.
     vpc = east.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     private_subnet = east.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24", AvailabilityZone="us-east-1b")
-    prod_services = _run(east, ami_east, subnet=private_subnet["Subnet"]["SubnetId"],
+    subnet_id = private_subnet["Subnet"]["SubnetId"]
+    prod_services = _run(east, ami_east, subnet=subnet_id, profile="prod-circleci",
                          circleci__install="prod", circleci__role="services", Name="prod-services")
     east.create_launch_template(
         LaunchTemplateName="prod-nomad",
@@ -55,7 +74,7 @@ def dataset(moto_server):
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName="prod-nomad-clients",
         LaunchTemplate={"LaunchTemplateName": "prod-nomad", "Version": "$Latest"},
-        MinSize=3, MaxSize=3, DesiredCapacity=3, AvailabilityZones=["us-east-1a"],
+        MinSize=3, MaxSize=3, DesiredCapacity=3, VPCZoneIdentifier=subnet_id,
         Tags=[
             {"Key": "circleci:install", "Value": "prod", "PropagateAtLaunch": True},
             {"Key": "circleci:role", "Value": "nomad_client", "PropagateAtLaunch": True},
@@ -65,24 +84,42 @@ def dataset(moto_server):
     prod_asg_clients = [i["InstanceId"] for i in asg["AutoScalingGroups"][0]["Instances"]]
     # Five stopped clients, each its own reservation (moto pages by reservation).
     stopped = [
-        i for _ in range(5) for i in _run(east, ami_east, circleci__install="prod", circleci__role="nomad_client")
+        i for _ in range(5) for i in _run(east, ami_east, subnet=subnet_id, asg="prod-nomad-clients",
+                                          circleci__install="prod", circleci__role="nomad_client")
     ]
     east.stop_instances(InstanceIds=stopped)
-    terminated = _run(east, ami_east, circleci__install="prod", circleci__role="nomad_client")
+    terminated = _run(east, ami_east, subnet=subnet_id, asg="prod-nomad-clients",
+                      circleci__install="prod", circleci__role="nomad_client")
     east.terminate_instances(InstanceIds=terminated)
-    prod_roleless = _run(east, ami_east, circleci__install="prod", Name="prod-bastion")
     _run(east, ami_east)  # untagged
     _run(east, ami_east, circleci__install="someone-else", circleci__role="services")
 
+    # Tagged for prod, but not prod's: what anyone allowed ec2:CreateTags could make.
+    impostors = {
+        "roleless": _run(east, ami_east, subnet=subnet_id, circleci__install="prod", Name="prod-bastion")[0],
+        "services_without_profile": _run(east, ami_east, subnet=subnet_id, circleci__install="prod",
+                                         circleci__role="services", Name="build-vm")[0],
+        "client_without_asg": _run(east, ami_east, subnet=subnet_id, circleci__install="prod",
+                                   circleci__role="nomad_client")[0],
+        "client_of_another_asg": _run(east, ami_east, subnet=subnet_id, asg="someone-elses-nomad-clients",
+                                      circleci__install="prod", circleci__role="nomad_client")[0],
+        "client_in_another_vpc": _run(east, ami_east, asg="prod-nomad-clients", circleci__install="prod",
+                                      circleci__role="nomad_client")[0],
+    }
+
     # staging-2 (us-west-2): Services and two Nomad clients with public IPs.
-    staging_services = _run(west, ami_west, circleci__install="staging-2", circleci__role="services")
-    staging_clients = _run(west, ami_west, count=2, circleci__install="staging-2", circleci__role="nomad_client")
+    staging_services = _run(west, ami_west, profile="staging-2-circleci",
+                            circleci__install="staging-2", circleci__role="services")
+    staging_clients = _run(west, ami_west, count=2, asg="staging-2-nomad-clients",
+                           circleci__install="staging-2", circleci__role="nomad_client")
     _run(west, ami_west, Name="untagged-west")
 
     return {
         "prod_services": prod_services,
         "prod_clients": prod_asg_clients,
-        "prod_roleless": prod_roleless,
+        "impostors": impostors,
+        "subnet_id": subnet_id,
+        "vpc_id": vpc,
         "staging_services": staging_services,
         "staging_clients": staging_clients,
         "stopped": stopped,
@@ -133,6 +170,16 @@ TWO_INSTALLS = """
 """
 
 
+def _refused(result):
+    """instance id -> reason, from the plugin's warnings."""
+    refused = {}
+    for line in " ".join(result.stderr.split()).split("[WARNING]: "):
+        if line.startswith("circleci_ec2: refused "):
+            instance_id = line.split()[2]
+            refused[instance_id] = line.strip()
+    return refused
+
+
 def test_groups_and_hostvars_for_two_installs(inventory, dataset, moto_server):
     result, data, calls = inventory(TWO_INSTALLS)
     assert result.rc == 0, result
@@ -140,12 +187,25 @@ def test_groups_and_hostvars_for_two_installs(inventory, dataset, moto_server):
     d = dataset
     assert _members(data, "circleci_services") == set(d["prod_services"] + d["staging_services"])
     assert _members(data, "circleci_nomad_clients") == set(d["prod_clients"] + d["staging_clients"])
-    assert _members(data, "circleci_install_prod") == set(d["prod_services"] + d["prod_clients"] + d["prod_roleless"])
+    assert _members(data, "circleci_install_prod") == set(d["prod_services"] + d["prod_clients"])
     assert _members(data, "circleci_install_staging_2") == set(d["staging_services"] + d["staging_clients"])
     hostvars = data["_meta"]["hostvars"]
-    everything = set(d["prod_services"] + d["prod_clients"] + d["prod_roleless"]
-                     + d["staging_services"] + d["staging_clients"])
-    assert set(hostvars) == everything  # stopped, terminated, untagged and foreign installs are left out
+    everything = set(d["prod_services"] + d["prod_clients"] + d["staging_services"] + d["staging_clients"])
+    # stopped, terminated, untagged, foreign installs and impostors are left out (not even in `all`)
+    assert set(hostvars) == everything
+
+    # Every impostor is named in a warning that says why.
+    refused = _refused(result)
+    impostors = d["impostors"]
+    assert set(refused) == set(impostors.values()), result.stderr
+    assert "Terraform makes only instances of role services or nomad_client" in refused[impostors["roleless"]]
+    assert "instance profile is <none>, not the install's prod-circleci" in refused[
+        impostors["services_without_profile"]]
+    assert "aws:autoscaling:groupName is not set" in refused[impostors["client_without_asg"]]
+    assert "someone-elses-nomad-clients" in refused[impostors["client_of_another_asg"]]
+    assert "not in the VPC of the install's Services machine (%s)" % d["vpc_id"] in refused[
+        impostors["client_in_another_vpc"]]
+    assert all(reason.endswith("it is in no group") for reason in refused.values())
 
     # One DescribeInstances per region, nothing per host.
     assert sorted((c.action, c.region) for c in calls) == [("DescribeInstances", EAST), ("DescribeInstances", WEST)]
@@ -208,7 +268,7 @@ def test_pagination_makes_one_call_per_page(inventory, dataset):
         instance_states: [pending, running, stopped, terminated]
     """)
     assert result.rc == 0, result
-    assert len(data["_meta"]["hostvars"]) == 11  # services, 3 ASG clients, bastion, 5 stopped, terminated
+    assert len(data["_meta"]["hostvars"]) == 10  # services, 3 ASG clients, 5 stopped, terminated
     assert {c.action for c in calls} == {"DescribeInstances"}
     assert len(calls) >= 2  # at least 9 reservations in pages of 5
 
@@ -236,24 +296,26 @@ def test_compose_groups_and_keyed_groups(inventory, dataset):
     assert svc["nomad_node_name"] == d["prod_services"][0]
     assert svc["role_from_tag"] == "services"
     assert svc["label"] == "prod/services"
-    assert hostvars[d["prod_roleless"][0]]["label"] == "prod/none"
-    assert "role_from_tag" not in hostvars[d["prod_roleless"][0]]  # undefined and not strict: skipped
     assert _members(data, "big_clients") == set(d["prod_clients"])
     assert _members(data, "role_nomad_client") == set(d["prod_clients"] + d["staging_clients"])
     assert _members(data, "role_services") == set(d["prod_services"] + d["staging_services"])
     assert _members(data, "aws_us_west_2") == set(d["staging_services"] + d["staging_clients"])
 
 
-def test_strict_compose_fails_on_undefined_variable(inventory):
-    result, _, _ = inventory("""
+def test_compose_skips_undefined_variables_unless_strict(inventory, dataset):
+    body = """
         regions: [us-east-1]
         installs: [prod]
-        strict: true
+        strict: {strict}
         compose:
-          role_from_tag: ec2_tags['circleci:role']
-    """)
+          from_missing_tag: ec2_tags['Team']
+    """
+    result, data, _ = inventory(body.format(strict="false"))
+    assert result.rc == 0, result
+    assert "from_missing_tag" not in data["_meta"]["hostvars"][dataset["prod_services"][0]]
+    result, _, _ = inventory(body.format(strict="true"))
     assert result.rc != 0
-    assert "role_from_tag" in result.stderr
+    assert "from_missing_tag" in result.stderr
 
 
 def test_group_names_are_configurable(inventory, dataset):
@@ -362,3 +424,59 @@ def test_assume_role_is_used_and_skipped_on_a_cache_hit(inventory, tmp_path):
     second, second_data, second_calls = inventory(config)
     assert second.rc == 0, second
     assert second_calls == [] and second_data == first_data
+
+
+def test_the_install_record_and_the_trust_option_pick_the_services_machine(inventory, dataset, moto_server, tmp_path):
+    """A second instance with the install's profile (a build able to pass the role could launch one):
+    without the Terraform-known id both are refused; the install record or the option settles it."""
+    east = moto_server.client("ec2", EAST)
+    real = dataset["prod_services"][0]
+    impostor = _run(east, _ami(east), subnet=dataset["subnet_id"], profile="prod-circleci",
+                    circleci__install="prod", circleci__role="services")[0]
+    try:
+        no_record = tmp_path / "no-record"
+        result, data, _ = inventory(f"""
+            regions: [us-east-1]
+            installs: [prod]
+            trust:
+              prod:
+                install_dir: {no_record}
+        """)
+        assert result.rc == 0, result
+        assert _members(data, "circleci_services") == set()
+        refused = _refused(result)
+        assert {real, impostor} <= set(refused)
+        assert "2 instances claim to be the Services machine of prod" in refused[real]
+        assert "trust.prod.services_instance_id" in refused[impostor]
+
+        record_dir = tmp_path / "install"
+        record_dir.mkdir()
+        (record_dir / "outputs.json").write_text(json.dumps({
+            "services_instance_id": real, "subnet_id": dataset["subnet_id"],
+            "nomad_asg_name": "prod-nomad-clients", "instance_profile_name": "prod-circleci"}))
+        result, data, calls = inventory(f"""
+            regions: [us-east-1]
+            installs: [prod]
+            trust:
+              prod:
+                install_dir: {record_dir}
+        """)
+        assert result.rc == 0, result
+        assert _members(data, "circleci_services") == {real}
+        assert _members(data, "circleci_nomad_clients") == set(dataset["prod_clients"])
+        assert "not the Services instance Terraform created for prod (%s, from the install record" % real in (
+            _refused(result)[impostor])
+        assert len(calls) == 1  # still one DescribeInstances
+
+        result, data, _ = inventory(f"""
+            regions: [us-east-1]
+            installs: [prod]
+            trust:
+              prod:
+                services_instance_id: {impostor}
+                install_dir: {record_dir}
+        """)
+        assert result.rc == 0, result
+        assert _members(data, "circleci_services") == {impostor}  # the option wins over the record
+    finally:
+        east.terminate_instances(InstanceIds=[impostor])

@@ -6,6 +6,7 @@ diff right, failures carry their own explanation, and -vvv leaks no secret.
 To keep wall time small, the happy path runs all five modules per
 ansible-playbook run (module-scoped), failures one run each.
 """
+import datetime
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 from tests.sandbox.ansible import run_playbook
 from tests.standins.github import GitHubStandIn
+from tests.standins.replicatedctl import make_license
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOK = HERE / "playbooks" / "replicated_modules.yml"
@@ -348,3 +350,50 @@ def test_changed_passphrase_is_refused_unless_confirmed(env):
     assert confirmed["changed"] is True and env.data()["app_config"]["secret_passphrase"] == PASSPHRASE + "X"
     # The same value, or a first value on an empty setting, needs no confirmation.
     assert env.play("app_config", **args)["changed"] is False
+
+
+# -- real-format (opaque, signed) licenses -------------------------------------
+def test_opaque_license_second_run_unchanged_another_license_changed(env, tmp_path):
+    """A license the module cannot read an ID from (like a real .rli): identity comes from `license inspect`."""
+    first_license = make_license("lic-opaque-1", "2099-12-31T00:00:00Z")
+    first = env.play("license", license_content=first_license)
+    assert first["changed"] is True
+    assert (first["license_id"], first["expiration_time"]) == ("lic-opaque-1", "2099-12-31T00:00:00Z")
+    again = env.play("license", license_content=first_license)
+    assert again["changed"] is False and again["license_id"] == "lic-opaque-1", again
+    assert "loaded before as license lic-opaque-1" in again["reason"]
+    assert env.data()["counters"]["license_load"] == 1
+    other = env.play("license", license_content=make_license("lic-opaque-2", "2099-12-31T00:00:00Z"))
+    assert other["changed"] is True and other["previous_license_id"] == "lic-opaque-1"
+    assert other["license_id"] == "lic-opaque-2"
+    assert env.data()["counters"]["license_load"] == 2
+    lic = tmp_path / "license.rli"
+    lic.write_text(make_license("lic-opaque-2", "2099-12-31T00:00:00Z"))
+    from_path = env.play("license", license_path=str(lic))
+    assert from_path["changed"] is False, from_path
+    body = first_license.splitlines()[1]
+    assert body not in (env.state.parent / "state.json.license-record.json").read_text()
+
+
+def test_license_expiring_soon_warns(env):
+    soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    res = env.play("license", license_content=make_license("lic-soon", soon))
+    assert res["changed"] is True and res["expires_in_days"] in (9, 10)
+    assert any("expires on %s" % soon in warning for warning in res.get("warnings", [])), res
+
+
+# -- settings take effect on (re)start -----------------------------------------
+def test_running_app_picks_up_changed_settings_only_through_restart(loaded):
+    env = loaded
+    assert env.play("app_config", app_settings={"hostname": "one.example.com"})["changed"] is True
+    assert env.play("app")["changed"] is True
+    assert env.data()["app"]["RunningConfig"]["hostname"] == "one.example.com"
+    assert env.play("app_config", app_settings={"hostname": "two.example.com"})["changed"] is True
+    # started: an already started app is left as it is and keeps running the old settings
+    assert env.play("app")["changed"] is False
+    assert env.data()["app"]["RunningConfig"]["hostname"] == "one.example.com"
+    restarted = env.play("app", app_state="restarted")
+    assert restarted["changed"] is True and restarted["restarted"] is True
+    assert restarted["status"]["State"] == "started"
+    assert env.data()["app"]["RunningConfig"]["hostname"] == "two.example.com"
+    assert env.data()["counters"]["app_start"] == 2

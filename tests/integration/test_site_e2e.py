@@ -91,6 +91,30 @@ def test_validation_names_each_check_and_passes(first_run):
     assert "All checks passed" in first_run
 
 
+def test_supply_chain_and_tls_are_said_in_the_output(demo, first_run):
+    # The stand-in Nomad release is signed with the test key the demo points the role at.
+    assert "carries a good signature from the release key" in first_run
+    # No installer checksum pinned: trusted on first use, recorded in the install directory.
+    assert "TRUST ON FIRST USE" in first_run
+    assert list(demo.install_dir.glob("replicated-installer-*.sha256"))
+    # No certificate given: the self-signed bootstrap certificate is warned about.
+    assert "WARNING: the admin console" in first_run and "SELF-SIGNED" in first_run
+
+
+def test_the_running_app_has_every_setting(demo, first_run):
+    """The app runs with the vendor's values (settings take effect on start in the stand-in)."""
+    from tests.sandbox.hosts import SystemdHost
+
+    services = next(i for i in demo.instances() if i["role"] == "services")
+    host = SystemdHost(demo.container_name(services["id"]))
+    state = json.loads(host.output("cat", "/var/lib/replicated-standin/state.json"))
+    running = state["app"]["RunningConfig"]
+    assert running["license_agreement"] == "license_agreement_agree"
+    assert running["hostname"] == demo.hostname and running["ghe_type"] == "github_type_public"
+    assert running["allow_cluster"] == "1" and running["storage_backend"] == "storage_backend_s3"
+    assert not [key for key in running if key.startswith("vm_")]
+
+
 def test_no_such_image_was_retried(first_run):
     used = [int(n) for n in re.findall(r'"image_retries_used": (\d+)', first_run)]
     assert used and max(used) == 1, "the app start did not go through one 'no such image' retry"

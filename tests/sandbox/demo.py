@@ -60,6 +60,7 @@ from .ansible import ansible_env
 from .aws import MotoServer, free_port
 from .lifecycle import LifecycleHooksStandIn
 from .paths import REPO_ROOT, TMP, VENV_BIN
+from ..standins.replicatedctl import make_license
 
 STANDINS = REPO_ROOT / "tests" / "standins"
 DEMO_LABEL = "circleci-demo"
@@ -189,7 +190,7 @@ class Demo:
         versions = _yaml(REPO_ROOT / "data" / "versions.yml")
         nomad_versions = sorted({v[NOMAD_VERSION_KEY] for v in versions["circleci_server_versions"].values()})
         for version in nomad_versions:
-            if not (www / "nomad" / version).exists():
+            if not (www / "nomad" / version / f"nomad_{version}_SHA256SUMS.sig").exists():
                 subprocess.run([sys.executable, str(STANDINS / "nomad" / "build_release.py"), "--version", version,
                                 "--out", str(www)], check=True, stdout=subprocess.DEVNULL)
         target = www / "standins"
@@ -489,11 +490,9 @@ class Demo:
         vault_pass.chmod(0o600)
         license_file = self.dir / "license.rli"
         if not license_file.exists():
-            # The replicatedctl stand-in reads a JSON license (a real .rli is a signed bundle).
-            license_file.write_text(json.dumps({
-                "license_id": "demo-" + secrets.token_hex(8), "channel_name": "Stable", "expiration_time": None,
-                "assignee": "make demo (stand-in license)", "license_type": "dev",
-            }))
+            # Opaque and signed, like a real .rli: the module learns its ID from `license inspect`.
+            license_file.write_text(make_license("demo-" + secrets.token_hex(8), None, license_type="dev",
+                                                 assignee="make demo (stand-in license)"))
         license_file.chmod(0o600)
         secrets_file = self.dir / "secrets.yml"
         if not secrets_file.exists():
@@ -549,6 +548,11 @@ class Demo:
             "circleci_github_url": f"http://{self.internet_ip}:8998",
             "circleci_download_base_url": downloads,
             "nomad_client_download_base_url": downloads,
+            # The stand-in release's SHA256SUMS is signed with a TEST key (tests/standins/nomad/build_release.py).
+            "nomad_client_signing_keyring": str(self.dir / "www" / "nomad-standin-release-key.gpg"),
+            "nomad_client_signing_key_fingerprint":
+                (self.dir / "www" / "nomad-standin-release-key.fpr").read_text().strip(),
+            "nomad_client_signature_suffix": ".sig",
             "services_replicated_installer_url": f"{downloads}/docker",
             # download.docker.com is out of reach here: Docker from the distribution's packages.
             "docker_install_method": "distro",
@@ -601,6 +605,9 @@ class Demo:
             f"installs: [{self.prefix}]\n"
             f"regions: [{REGION}]\n"
             f"endpoint_url: {self.endpoint_url()}\n"
+            "# The install record (outputs.json) is where provision writes it: the Services machine is then\n"
+            "# the instance Terraform created, not whatever carries its tags.\n"
+            f"trust:\n  {self.prefix}:\n    install_dir: {self.install_dir}\n"
             "compose:\n"
             f"  ansible_host: \"'{self.container_prefix}' ~ instance_id\"\n"
             "  ansible_connection: \"'community.docker.docker'\"\n"

@@ -99,7 +99,9 @@ class App:
         self.running = False
 
     def hostname(self):
-        config = read_state(self.state_path).get("app_config", {})
+        # The settings the app was started with (the replicatedctl stand-in's
+        # app.RunningConfig), not the ones imported since: like the real app.
+        config = read_state(self.state_path).get("app", {}).get("RunningConfig", {})
         value = config.get("hostname", {})
         return value.get("value", "") if isinstance(value, dict) else str(value)
 

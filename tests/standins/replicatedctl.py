@@ -30,11 +30,34 @@ and timings live under "faults" in that file (edit it, or use
   start_seconds / stop_seconds how long the app is transitioning (default 1.0 / 0.5)
   known_config_keys: [...]     if set, unknown keys are rejected (unless --skip-validation)
 
-Licenses: the stand-in reads a JSON document (a real .rli is a signed
-bundle): {"license_id", "channel_name", "expiration_time" (RFC 3339 or
-null), "assignee", "license_type"}. Anything else is rejected as unparsable.
+Licenses. A real .rli is opaque to its user: Replicated's own description
+("What's in a license file?", help.replicated.com/community/t/379) lists a
+PGP public key, an RSA private key, the license ID and a registry token, and
+for airgap licenses the channel, fields, grant and expiration dates and a
+signature of the file; nothing documents a readable layout. So the stand-in's
+license is opaque and signed too (make_license() below, or
+`replicatedctl standin-make-license ID [EXPIRES]`):
+
+  # Replicated license STAND-IN ... (one comment line)
+  <base64 of zlib-compressed JSON payload>.<hex HMAC-SHA256 of that base64>
+
+and only `license inspect` tells what is in it, as with the real CLI. A
+tampered body fails with "License signature is invalid". The older plain JSON
+document {"license_id", "channel_name", "expiration_time", ...} is still read,
+for tests of the module's "ID stated in the file" path. Anything else is
+rejected as unparsable.
+
+Settings take effect on start: `app start` of a stopped app copies the
+current app-config into app.RunningConfig (what the app runs with, read by
+tests/standins/circleci_app.py); importing settings while the app runs changes
+app_config only, until the app is stopped and started again, as with the real
+app, whose containers read their settings when Replicated starts them.
+
 Console passwords are kept only as a SHA-256 in the state file.
 """
+import base64
+import hmac
+import zlib
 import contextlib
 import datetime
 import fcntl
@@ -51,8 +74,44 @@ APP_ID = "standin-circleci-app-id"
 NOTICE = "replicatedctl STAND-IN (tests/standins/replicatedctl.py): not Replicated's CLI"
 
 
+# Stand-in only, not a secret: the "vendor key" the stand-in's licenses are signed with.
+LICENSE_SIGNING_KEY = b"replicated-license-standin-signing-key"
+LICENSE_HEADER = "# Replicated license STAND-IN (tests/standins/replicatedctl.py): opaque and signed like a real .rli"
+
+
 class CliError(Exception):
     pass
+
+
+def make_license(license_id, expiration_time=None, channel_name="Stable", license_type="prod", assignee=""):
+    """An opaque, signed stand-in license (text)."""
+    payload = json.dumps({"license_id": license_id, "channel_name": channel_name, "license_type": license_type,
+                          "expiration_time": expiration_time, "assignee": assignee}, sort_keys=True)
+    body = base64.b64encode(zlib.compress(payload.encode())).decode()
+    signature = hmac.new(LICENSE_SIGNING_KEY, body.encode(), hashlib.sha256).hexdigest()
+    return "%s\n%s.%s\n" % (LICENSE_HEADER, body, signature)
+
+
+def parse_license(text):
+    """The license's fields from either stand-in format; CliError when it is neither."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if len(lines) == 1 and "." in lines[0] and not lines[0].startswith("{"):
+        body, _, signature = lines[0].rpartition(".")
+        expected = hmac.new(LICENSE_SIGNING_KEY, body.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise CliError("License signature is invalid")
+        try:
+            lic = json.loads(zlib.decompress(base64.b64decode(body, validate=True)))
+        except (ValueError, zlib.error):
+            raise CliError("License signature is invalid") from None
+    else:
+        try:
+            lic = json.loads(text)
+        except ValueError:
+            lic = None
+    if not isinstance(lic, dict) or not lic.get("license_id"):
+        raise CliError("failed to parse license: not a valid license file")
+    return lic
 
 
 def state_path():
@@ -71,6 +130,7 @@ def new_state():
             "Sequence": 0,
             "Error": "",
             "TransitionUntil": 0,
+            "RunningConfig": {},
         },
         "faults": {
             "daemon_down": False,
@@ -216,12 +276,7 @@ def cmd_license_load(state, flags):
     reason = state["faults"].get("reject_license")
     if reason:
         raise CliError(reason)
-    try:
-        lic = json.loads(text)
-        if not isinstance(lic, dict) or not lic.get("license_id"):
-            raise ValueError
-    except ValueError:
-        raise CliError("failed to parse license: not a valid license file") from None
+    lic = parse_license(text)
     expiry = lic.get("expiration_time")
     if expiry:
         when = datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
@@ -309,7 +364,9 @@ def cmd_app(state, words, flags):
                        Error="Failure reported from operator: no such image")
             raise CliError("Failure reported from operator: no such image")
         if app["State"] == "started" and not app.get("TransitionUntil"):
-            return
+            return  # already running: settings imported since then are not applied
+        # The app starts with the settings of this moment.
+        app["RunningConfig"] = dict(state["app_config"])
         app.update(State="starting", DesiredState="started", Error="", LastModifiedAt=stamp,
                    TransitionUntil=time.time() + float(faults.get("start_seconds") or 0))
         app["Sequence"] = max(app["Sequence"], 1)
@@ -361,6 +418,9 @@ def run(argv):
         return 0
     if words[0] == "version":
         print("replicatedctl stand-in 2.29.0-standin")
+        return 0
+    if words[0] == "standin-make-license" and len(words) > 1:
+        print(make_license(words[1], words[2] if len(words) > 2 else None), end="")
         return 0
     with locked_state() as state:
         state["calls"] = (state["calls"] + [argv])[-200:]

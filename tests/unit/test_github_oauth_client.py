@@ -123,3 +123,14 @@ def test_ca_bundle_and_validate_certs(tls_files):
         client(server.url, validate_certs=False).check_app("Iv1.good", SECRET, CALLBACK)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("url", ["github.example.com", "github.example.com/path", "ftp://github.example.com",
+                                 "https://", "", None])
+def test_a_web_url_without_scheme_or_host_is_named_not_a_value_error(url):
+    with pytest.raises(gh.GitHubOAuthError, match="not a web base URL: give it with its scheme"):
+        gh.checked_web_url(url)
+
+
+def test_a_web_url_with_scheme_passes():
+    assert gh.checked_web_url(" https://github.example.com:8443/ghe ") == "https://github.example.com:8443/ghe"

@@ -180,3 +180,52 @@ def test_client_drains_in_its_versions_spelling_only(tmp_path, version, good, ba
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+# -- release signatures ----------------------------------------------------------
+ROLE_FILES = Path(__file__).resolve().parents[2] / "roles" / "nomad_client" / "files"
+HASHICORP_FINGERPRINT = "C874011F0AB405110D02105534365D9472D7468F"
+
+
+def gpgv(keyring, sig, sums):
+    return subprocess.run(["gpgv", "--status-fd", "1", "--keyring", str(keyring), str(sig), str(sums)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_shipped_hashicorp_key_is_the_published_one(tmp_path):
+    """The role's key file is HashiCorp's release key (fingerprint as hashicorp.com/trust/security publishes),
+    the .gpg is the same key in the binary form gpgv reads, and it is valid past today."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    for name in ("hashicorp-release-key.asc", "hashicorp-release-key.gpg"):
+        listing = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--with-colons", "--show-keys",
+                                  str(ROLE_FILES / name)], capture_output=True, text=True, check=True).stdout
+        records = [line.split(":") for line in listing.splitlines()]
+        assert [r[9] for r in records if r[0] == "fpr"][0] == HASHICORP_FINGERPRINT, name
+        primary = next(r for r in records if r[0] == "pub")
+        assert int(primary[6]) > time.time(), "HashiCorp's key in the role has expired: fetch its current export"
+    dearmored = subprocess.run(["gpg", "--dearmor"], input=(ROLE_FILES / "hashicorp-release-key.asc").read_bytes(),
+                               capture_output=True, check=True).stdout
+    assert dearmored == (ROLE_FILES / "hashicorp-release-key.gpg").read_bytes()
+
+
+def test_release_is_signed_with_the_test_key_and_tampering_breaks_it(tmp_path):
+    build_release.build("0.5.6", tmp_path)
+    release = tmp_path / "nomad" / "0.5.6"
+    sums, sig = release / "nomad_0.5.6_SHA256SUMS", release / "nomad_0.5.6_SHA256SUMS.sig"
+    keyring = tmp_path / "nomad-standin-release-key.gpg"
+    fingerprint = (tmp_path / "nomad-standin-release-key.fpr").read_text().strip()
+    good = gpgv(keyring, sig, sums)
+    assert good.returncode == 0 and [line.split()[-1] for line in good.stdout.splitlines()
+                                     if line.startswith("[GNUPG:] VALIDSIG")] == [fingerprint]
+    # Another version built into the same directory is signed with the same test key.
+    build_release.build("0.9.3", tmp_path)
+    assert (tmp_path / "nomad-standin-release-key.fpr").read_text().strip() == fingerprint
+    # Not HashiCorp's key: the role's default keyring must refuse the stand-in's signature.
+    assert gpgv(ROLE_FILES / "hashicorp-release-key.gpg", sig, sums).returncode != 0
+    bad = tmp_path / "bad"
+    build_release.build("0.5.6", bad, bad_signature=True)
+    release = bad / "nomad" / "0.5.6"
+    result = gpgv(bad / "nomad-standin-release-key.gpg", release / "nomad_0.5.6_SHA256SUMS.sig",
+                  release / "nomad_0.5.6_SHA256SUMS")
+    assert result.returncode != 0 and "BADSIG" in result.stdout

@@ -3,7 +3,7 @@ import json
 
 from ansible_collections.circleci_server.aws.plugins.modules.github_oauth import desired_settings
 from ansible_collections.circleci_server.aws.plugins.modules.replicated_console_auth import auth_type_of
-from ansible_collections.circleci_server.aws.plugins.modules.replicated_license import license_id_of
+from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import license_id_of
 
 
 def test_license_id_from_json_yaml_or_none():

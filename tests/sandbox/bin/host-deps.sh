@@ -7,6 +7,8 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v git >/dev/null 2>&1 || need+=(git)
+# gpg signs the Nomad stand-in release's SHA256SUMS with a test key (tests/standins/nomad/build_release.py).
+command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
