@@ -438,7 +438,8 @@ def guide_rules(rows, subnet_cidr, user_cidrs=("0.0.0.0/0",), admin_cidrs=()):
 def allows(rules, direction, protocol, port, cidr):
     """Some rule lets `port` through for every address of `cidr` (a wider CIDR counts)."""
     wanted = ipaddress.ip_network(cidr)
-    return any(r[0] == direction and r[1] in (protocol, "-1") and r[2] <= port <= r[3]
+    # Protocol "-1" (all traffic) covers every port; AWS and moto report its ports as 0-0.
+    return any(r[0] == direction and (r[1] == "-1" or (r[1] == protocol and r[2] <= port <= r[3]))
                and wanted.subnet_of(ipaddress.ip_network(r[4])) for r in rules)
 
 
