@@ -235,8 +235,8 @@ def test_roleless_instances_are_refused_and_other_installs_ignored():
 
 
 def test_the_trust_option_wins_over_the_install_record_over_defaults():
-    anchors = _anchors({"nomad_asg_name": "custom"}, record={"nomad_asg_name": "from-record",
-                                                              "services_instance_id": "i-rec"})["prod"]
+    record = {"nomad_asg_name": "from-record", "services_instance_id": "i-rec"}
+    anchors = _anchors({"nomad_asg_name": "custom"}, record=record)["prod"]
     assert anchors["nomad_asg_name"] == "custom" and anchors["sources"]["nomad_asg_name"] == "trust option"
     assert anchors["services_instance_id"] == "i-rec"
     assert anchors["instance_profile_name"] == "prod-circleci"
