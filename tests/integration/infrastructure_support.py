@@ -57,6 +57,11 @@ def install_vars(prefix, install_dir, account, **extra):
         "circleci_secret_passphrase": "Sekr1tPassphrase",
         "circleci_install_dir": str(install_dir),
         "circleci_terraform_binary": str(sandbox_terraform.VENV_BIN / "terraform"),
+        # These tests drive the infrastructure role (its own validation included);
+        # the install-wide input checks and the preflight every entry point runs
+        # first are tested in test_bad_inputs.py and test_preflight_playbook.py.
+        "circleci_inputs_checked": True,
+        "circleci_preflight_checked": True,
     }
     values.update(extra)
     return values
