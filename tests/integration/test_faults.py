@@ -136,9 +136,6 @@ def _cmdline(pid):
         return ""
 
 
-@pytest.mark.skip(reason="known broken since the fleet IAM resources landed (issue 17 left open): after the kill "
-                         "the run names aws_iam_role_policy.circleci as colliding although it was never created, so "
-                         "the documented import fails; the collision naming must check what exists before naming it")
 def test_killed_apply_leaves_a_lock_that_the_documented_path_releases(moto_server, terraform_bin, tmp_path_factory):
     """SIGKILL of terraform mid-apply (S3 backend with its lock file in moto): the
     next run names the lock's ID and circleci_terraform_force_unlock; with it the
@@ -226,7 +223,8 @@ def test_killed_apply_leaves_a_lock_that_the_documented_path_releases(moto_serve
     groups = [g["GroupName"] for g in ec2.describe_security_groups(
         Filters=[{"Name": "vpc-id", "Values": [account["vpc_id"]]}])["SecurityGroups"] if g["GroupName"] != "default"]
     assert sorted(groups) == sorted(f"{prefix}-{n}" for n in ("services", "nomad-clients", "vm"))
-    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == [f"{prefix}-circleci"]
+    assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == [
+        f"{prefix}-{n}" for n in ("circleci", "nomad-client", "nomad-lifecycle")]
     again = run_playbook("playbooks/provision.yml", extra_vars=extra, env=moto_server.env())
     assert again.rc == 0 and again.changed == 0, again.recap()
 
@@ -234,14 +232,16 @@ def test_killed_apply_leaves_a_lock_that_the_documented_path_releases(moto_serve
 def _import_id(server, prefix, account, address):
     """The ID `terraform import` wants for an address of the shipped configuration."""
     kind, name = address.split(".", 1)
+    # One name per object, also for a for_each address (aws_iam_role.x["nomad_client"]).
+    name = re.sub(r'^\w+\["(\w+)"\]$', r"\1", name)
+    aws_name = f"{prefix}-{name.replace('_', '-')}"
     if kind in ("aws_iam_role", "aws_iam_instance_profile"):
-        return f"{prefix}-circleci"
+        return aws_name
     if kind == "aws_iam_role_policy":
-        return f"{prefix}-circleci:{prefix}-circleci"
+        return f"{aws_name}:{aws_name}"
     if kind == "aws_security_group":
-        group = f"{prefix}-{name.replace('_', '-')}"
         found = server.client("ec2").describe_security_groups(Filters=[
-            {"Name": "group-name", "Values": [group]}, {"Name": "vpc-id", "Values": [account["vpc_id"]]}])
+            {"Name": "group-name", "Values": [aws_name]}, {"Name": "vpc-id", "Values": [account["vpc_id"]]}])
         return found["SecurityGroups"][0]["GroupId"]
     if kind == "aws_launch_template":
         return server.client("ec2").describe_launch_templates(
