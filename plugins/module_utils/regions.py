@@ -7,6 +7,7 @@ One place for the preflight module, the inventory plugin and the aws_region test
 """
 from __future__ import absolute_import, division, print_function
 
+import functools
 import re
 
 try:
@@ -20,13 +21,19 @@ REGION_SHAPE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 
 def known_regions():
     """EC2 region names botocore knows (a set); empty when botocore is missing."""
+    return set(_botocore_regions())
+
+
+@functools.lru_cache(maxsize=1)
+def _botocore_regions():
+    # A botocore session loads its endpoint data: once per process.
     if botocore is None:
-        return set()
+        return frozenset()
     session = botocore.session.get_session()
     regions = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("ec2", partition_name=partition))
-    return regions
+    return frozenset(regions)
 
 
 def is_region_name(value):
