@@ -8,8 +8,10 @@ its settings): its *.tf files, its data/ports.yml and the backend.tf its role
 rendered for the local backend. Terraform applies it in an install directory
 as the old role left it; then playbooks/provision.yml runs on that directory in
 check mode (it copies the current code, initialises the backend and plans),
-and the plan it leaves is read back with `terraform show -json` and applied. What a user would notice if this went wrong: a security group, IAM role
-or instance profile deleted and created again (running machines lose their
+and the plan it leaves is read back with `terraform show -json` and applied.
+
+What a user would notice if this went wrong: a security group, IAM role or
+instance profile deleted and created again (running machines lose their
 groups or credentials for a while), state moved elsewhere, or a run stopping
 at a `terraform init` question.
 """
