@@ -50,7 +50,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 
 def main():
-    spec = {"groups": {"type": "list", "elements": "str", "default": ["aws", "app", "github"]}}
+    spec = {"groups": {"type": "list", "elements": "str", "choices": ["aws", "app", "github"],
+                       "default": ["aws", "app", "github"]}}
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     module.fail_json(msg="circleci_server.aws.check_inputs runs as an action on the controller: call it from a play")
 
