@@ -19,11 +19,13 @@ options:
     elements: str
     choices: [aws, app, github]
     default: [aws, app, github]
-author: circleci_server.aws contributors
+author: circleci_server.aws contributors (@circleci-server-aws)
 attributes:
   check_mode:
+    description: Checks only; the same in check mode.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
 """
 
