@@ -235,10 +235,10 @@ def _import_id(server, prefix, account, address):
     # One name per object, also for a for_each address (aws_iam_role.x["nomad_client"]).
     name = re.sub(r'^\w+\["(\w+)"\]$', r"\1", name)
     aws_name = f"{prefix}-{name.replace('_', '-')}"
-    if kind in ("aws_iam_role", "aws_iam_instance_profile"):
-        return aws_name
-    if kind == "aws_iam_role_policy":
-        return f"{aws_name}:{aws_name}"
+    if kind.startswith("aws_iam_"):
+        # iam.tf's instance_roles: the Services machine's role keeps the name <prefix>-circleci.
+        aws_name = f"{prefix}-circleci" if name in ("services", "circleci") else aws_name
+        return f"{aws_name}:{aws_name}" if kind == "aws_iam_role_policy" else aws_name
     if kind == "aws_security_group":
         found = server.client("ec2").describe_security_groups(Filters=[
             {"Name": "group-name", "Values": [aws_name]}, {"Name": "vpc-id", "Values": [account["vpc_id"]]}])
