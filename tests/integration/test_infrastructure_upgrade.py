@@ -2,7 +2,8 @@
 resource when the current code takes it over (moto, real Terraform and the
 real AWS provider).
 
-The earlier code is read from git at OLD_COMMIT (main before the security
+The earlier code is a copy of main at OLD_COMMIT (tests/integration/fixtures/
+terraform_0f2a641; main before the security
 groups and instance roles became for_each resources and before backend.tf lost
 its settings): its *.tf files, its data/ports.yml and the backend.tf its role
 rendered for the local backend. Terraform applies it in an install directory
@@ -16,7 +17,6 @@ groups or credentials for a while), state moved elsewhere, or a run stopping
 at a `terraform init` question.
 """
 import json
-import subprocess
 import time
 
 import jinja2
@@ -44,25 +44,24 @@ MOVES = {
 TIMES = {}
 
 
-def git_show(path):
-    proc = subprocess.run(["git", "show", f"{OLD_COMMIT}:{path}"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"this test needs the git history (commit {OLD_COMMIT}): git show {path}: {proc.stderr.strip()}")
-    return proc.stdout
+# The old files, copied from that commit (a CI clone may have no history).
+OLD_CODE = REPO_ROOT / "tests/integration/fixtures/terraform_0f2a641"
+
+
+def old_file(path):
+    return (OLD_CODE / path).read_text()
 
 
 def write_old_code(workdir):
     """What the old role put into <install dir>/terraform for the local backend."""
-    listing = subprocess.run(["git", "ls-tree", "--name-only", OLD_COMMIT, "roles/infrastructure/files/terraform/"],
-                             cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.split()
-    assert listing, f"no Terraform files at {OLD_COMMIT}"
+    listing = sorted((OLD_CODE / "roles/infrastructure/files/terraform").glob("*.tf"))
+    assert listing, f"no Terraform files in {OLD_CODE}"
     for path in listing:
-        (workdir / path.rsplit("/", 1)[-1]).write_text(git_show(path))
-    (workdir / "ports.yml").write_text(git_show("data/ports.yml"))
+        (workdir / path.name).write_text(path.read_text())
+    (workdir / "ports.yml").write_text(old_file("data/ports.yml"))
     template = jinja2.Environment(keep_trailing_newline=True)
     template.filters["to_json"] = json.dumps
-    backend = template.from_string(git_show("roles/infrastructure/templates/backend.tf.j2")).render(
+    backend = template.from_string(old_file("roles/infrastructure/templates/backend.tf.j2")).render(
         ansible_managed="Ansible managed", infrastructure_terraform_backend="local",
         infrastructure_terraform_backend_config={})
     assert 'path = "terraform.tfstate"' in backend
