@@ -19,7 +19,7 @@ description:
   - V(state=listed) lists the snapshots of the destination, oldest first (never changes anything).
   - V(state=restored) restores O(snapshot_id), or the newest finished snapshot when it is not given
     (C(snapshot restore ID --dismiss-preflight-checks)). It refuses an install that is live (a license is
-    loaded and the app is started or starting) unless O(allow_over_live=true): a restore replaces the license,
+    loaded and the app is started or starting) unless O(allow_over_live=true), since a restore replaces the license,
     the settings and the app data with the snapshot's. The app is not started here (start it with
     M(circleci_server.aws.replicated_app)).
 version_added: "1.1.0"
@@ -66,8 +66,9 @@ options:
     type: str
   s3_secret_key:
     description:
-      - Secret of O(s3_key_id) (C(--s3-secret-key)). The CLI takes it only as a command-line flag: it is visible
-        in the Services machine's process list while the command runs; it is masked in every result and error.
+      - Secret of O(s3_key_id) (C(--s3-secret-key)). The CLI takes it only as a command-line flag, so it is
+        visible in the Services machine's process list while the command runs; it is masked in every result and
+        error.
     type: str
   s3_server_side_encryption:
     description:
