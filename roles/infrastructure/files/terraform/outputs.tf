@@ -1,3 +1,6 @@
+# Outputs that index a for_each resource go through try(): `terraform import`
+# of one instance (docs/infrastructure.md, "Faults") evaluates every output
+# while the state holds only some of the keys. A full state has them all.
 # Written to <install dir>/outputs.json and the fact circleci_infrastructure
 # (docs/dev/contract.md): a flat name -> value object.
 locals {
@@ -40,23 +43,23 @@ output "queue_url" {
 }
 
 output "iam_role_name" {
-  value = aws_iam_role.instance["services"].name
+  value = try(aws_iam_role.instance["services"].name, null)
 }
 
 output "instance_profile_name" {
-  value = aws_iam_instance_profile.instance["services"].name
+  value = try(aws_iam_instance_profile.instance["services"].name, null)
 }
 
 output "nomad_client_iam_role_name" {
-  value = aws_iam_role.instance["nomad_client"].name
+  value = try(aws_iam_role.instance["nomad_client"].name, null)
 }
 
 output "nomad_client_instance_profile_name" {
-  value = aws_iam_instance_profile.instance["nomad_client"].name
+  value = try(aws_iam_instance_profile.instance["nomad_client"].name, null)
 }
 
 output "nomad_client_instance_profile_arn" {
-  value = aws_iam_instance_profile.instance["nomad_client"].arn
+  value = try(aws_iam_instance_profile.instance["nomad_client"].arn, null)
 }
 
 output "services_http_tokens" {
@@ -64,7 +67,7 @@ output "services_http_tokens" {
 }
 
 output "vm_security_group_id" {
-  value = aws_security_group.circleci["vm"].id
+  value = try(aws_security_group.circleci["vm"].id, null)
 }
 
 output "subnet_id" {
