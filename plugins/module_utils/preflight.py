@@ -15,10 +15,8 @@ import os
 import re
 
 try:
-    import botocore.session
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 except ImportError:  # pragma: no cover - AnsibleAWSModule reports missing botocore
-    botocore = None
     BotoCoreError = ClientError = EndpointConnectionError = Exception
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry

@@ -44,7 +44,7 @@ def run_measured(argv, env, log_path):
     started = time.monotonic()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, round(usage.ru_utime + usage.ru_stime, 1), round(time.monotonic() - started, 1)
 
@@ -98,11 +98,11 @@ def bench_converge():
     demo = Demo(name="benchconv", subnet="10.218.7.0/24", nomad_clients=NEW_CLIENTS)
     demo.clean()
     try:
-        rc, output, _ = demo.run_site(extra=["--tags", "preflight,provision,inventory"], stream=False,
-                                      log_name="boot")
+        rc, output, _log = demo.run_site(extra=["--tags", "preflight,provision,inventory"], stream=False,
+                                         log_name="boot")
         if rc != 0:
             raise SystemExit(f"booting {NEW_CLIENTS} clients failed; see {demo.dir / 'boot.log'}\n{output[-3000:]}")
-        _, inventory, vars_file, secrets_file, vault_pass = demo.prepare()
+        _hosts, inventory, vars_file, secrets_file, vault_pass = demo.prepare()
         argv = demo.playbook_argv(inventory, vars_file, secrets_file, vault_pass,
                                   ["--tags", "configure_hosts", "--limit", "localhost:circleci_nomad_clients",
                                    "--forks", "8"])
@@ -136,7 +136,7 @@ def bench_scale_demo():
     demo = Demo(name="benchscale", subnet="10.218.8.0/24", nomad_clients=1, nomad_max=1 + NEW_CLIENTS)
     demo.clean()
     try:
-        rc, output, _ = demo.run_site(stream=False, log_name="site")
+        rc, output, _log = demo.run_site(stream=False, log_name="site")
         if rc != 0:
             raise SystemExit(f"site.yml failed; see {demo.dir / 'site.log'}\n{output[-3000:]}")
         image, inventory, vars_file, secrets_file, vault_pass = demo.prepare()

@@ -87,7 +87,7 @@ def test_set_desired_changes_once_and_check_mode_changes_nothing(moto_group):
 def test_terminate_decrements_and_skips_instances_not_in_service(moto_group):
     fleet = moto_group["fleet"]
     fleet.set_desired(3)
-    victim, *_ = fleet.describe()["in_service"]
+    victim = fleet.describe()["in_service"][0]
     assert fleet.terminate([victim, "i-00000000000000000"], check_mode=True) == [victim]
     assert fleet.describe()["desired_capacity"] == 3
     assert fleet.terminate([victim]) == [victim]
@@ -129,9 +129,11 @@ TEMPLATES = {"LaunchTemplates": [{"LaunchTemplateId": "lt-0123456789abcdef0", "L
 
 
 def _instances(tags_by_id):
-    return {"Reservations": [{"Instances": [{"InstanceId": iid, "Tags": [{"Key": k, "Value": v}
-                                                                          for k, v in tags.items()]}]}
-                             for iid, tags in tags_by_id.items()]}
+    reservations = []
+    for iid, tags in tags_by_id.items():
+        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        reservations.append({"Instances": [{"InstanceId": iid, "Tags": tag_list}]})
+    return {"Reservations": reservations}
 
 
 def _stubbed():
@@ -145,7 +147,8 @@ def _look(asg_stub, ec2_stub, instances, tags, desired=2):
     asg_stub.add_response("describe_auto_scaling_groups", _asg_page(instances, desired))
     ec2_stub.add_response("describe_launch_templates", TEMPLATES)
     if instances:
-        ec2_stub.add_response("describe_instances", _instances({iid: tags.get(iid, {}) for iid, _ in instances}))
+        ids = [instance[0] for instance in instances]
+        ec2_stub.add_response("describe_instances", _instances({iid: tags.get(iid, {}) for iid in ids}))
 
 
 def test_an_abandoned_launch_stops_the_wait_naming_the_instance_tag_and_activity():
