@@ -30,17 +30,10 @@ _value:
   type: boolean
 """
 
-import ipaddress  # noqa: E402 - after the documentation, as Ansible plugins do
+# One rule for a CIDR block: the input contract's (module_utils/input_contract.py).
+from ansible_collections.circleci_server.aws.plugins.module_utils.input_contract import is_cidr  # noqa: E402
 
-
-def cidr(value):
-    if not isinstance(value, str) or "/" not in value:
-        return False
-    try:
-        ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        return False
-    return True
+cidr = is_cidr
 
 
 class TestModule(object):

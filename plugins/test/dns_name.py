@@ -30,15 +30,10 @@ _value:
   type: boolean
 """
 
-import re  # noqa: E402 - after the documentation, as Ansible plugins do
+# One rule for a host name: the input contract's (module_utils/input_contract.py).
+from ansible_collections.circleci_server.aws.plugins.module_utils.input_contract import is_dns_name  # noqa: E402
 
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
-def dns_name(value):
-    if not isinstance(value, str) or not value or len(value) > 253:
-        return False
-    return all(_LABEL.fullmatch(label) for label in value.rstrip(".").split("."))
+dns_name = is_dns_name
 
 
 class TestModule(object):
