@@ -17,7 +17,6 @@ Results are printed and written to .tmp/bench/demo.json.
     python -m tests.bench.bench_demo [--skip-runs] [--skip-fleet]
 """
 import argparse
-import json
 import os
 import re
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.sandbox.demo import Demo  # noqa: E402
-from tests.sandbox.paths import TMP  # noqa: E402
+from tests.bench.results import write_results  # noqa: E402
 
 
 def busy_cpu_seconds():
@@ -95,10 +94,7 @@ def main(argv=None):
               f"({eight['cpu_s']} CPU-s): ratio {results['fleet']['ratio']} (target <= 2.0); on {cores} cores "
               f"the 8 clients' CPU time alone sets a floor of {eight['cpu_s']} / {cores} / {one['converge_s']} "
               f"= {floor}", flush=True)
-    out = TMP / "bench" / "demo.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+    write_results("demo", results)
     return 0
 
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.sandbox.demo import Demo  # noqa: E402
 from tests.sandbox.fleet_standin import StandInFleet  # noqa: E402
+from tests.bench.results import write_results  # noqa: E402
 from tests.sandbox.paths import REPO_ROOT, TMP, VENV_BIN  # noqa: E402
 
 NEW_CLIENTS = 7
@@ -216,10 +217,7 @@ def main(argv=None):
     if "scale" in results and "converge" in results:
         results["ratio"] = round(results["scale"]["cpu_s"] / results["converge"]["cpu_s"], 3)
         print(f"CPU ratio scale / converge = {results['ratio']} (target <= 0.1)", flush=True)
-    out = TMP / "bench" / "fleet_scale.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+    write_results("fleet_scale", results)
     return 0
 
 
