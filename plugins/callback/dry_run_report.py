@@ -27,10 +27,10 @@ requirements:
   - enable in configuration (only for the FQCN playbooks of the installed collection)
 """
 
-import re
+import re  # noqa: E402
 
-from ansible import context
-from ansible.plugins.callback import CallbackBase
+from ansible import context  # noqa: E402
+from ansible.plugins.callback import CallbackBase  # noqa: E402
 
 TERRAFORM_ACTIONS = ("community.general.terraform", "terraform")
 # `terraform plan` (-no-color) names each resource change on a comment line:
@@ -146,10 +146,7 @@ class CallbackModule(CallbackBase):
         if action in APP_ACTIONS:
             diff = res.get("diff") or {}
             self.app.append((host, (diff.get("before") or {}).get("state"), (diff.get("after") or {}).get("state")))
-        if res.get("censored"):
-            detail = "(details hidden: no_log)"
-        else:
-            detail = self._diff_text(res)
+        detail = "(details hidden: no_log)" if res.get("censored") else self._diff_text(res)
         self.changes.setdefault(host, []).append((name, detail))
 
     def _diff_text(self, res):

@@ -105,3 +105,20 @@ def test_standin_version_follows_the_installed_tag(tmp_path):
     defaults.write_text("REPLICATED_TAG=2.38.6\n")
     rc_, out, err = run_standin(tmp_path / "s.json", "version", env={"REPLICATED_STANDIN_DEFAULTS": str(defaults)})
     assert rc_ == 0 and "2.38.6" in out and "STAND-IN" in err
+
+
+def test_awx_upgrade_survey_offers_the_releases_after_the_first():
+    survey = yaml.safe_load((ROOT / "awx" / "surveys" / "upgrade.yml").read_text())["circleci_awx_survey_upgrade"]
+    question = next(q for q in survey["spec"] if q["variable"] == "circleci_version")
+    releases = sorted(VERSIONS["circleci_server_versions"], key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert question["choices"] == releases[1:] and question["default"] == releases[-1]
+
+
+def test_awx_templates_for_dry_run_and_upgrade():
+    templates = {t["id"]: t for t in yaml.safe_load((ROOT / "awx" / "job_templates.yml").read_text())
+                 ["circleci_awx_job_templates"]}
+    assert templates["dry_run"]["job_type"] == "check" and templates["dry_run"]["diff_mode"] is True
+    assert templates["dry_run"]["playbook"] == "playbooks/site.yml"
+    # The report loads without configuration next to the playbooks AWX runs.
+    assert (ROOT / "playbooks" / "callback_plugins" / "circleci_dry_run_report.py").exists()
+    assert templates["upgrade"]["playbook"] == "playbooks/upgrade.yml" and templates["upgrade"]["survey"] == "upgrade"
