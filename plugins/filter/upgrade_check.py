@@ -26,7 +26,7 @@ def version_table(rows, current=None):
 
 
 def upgrade_check(target, current, versions):
-    """{ok, msg, allowed, table, target, current} for an upgrade from `current` to `target`.
+    """{ok, reason, msg (reason and table), allowed, table, target, current} for an upgrade from `current` to `target`.
 
     `versions` is data/versions.yml (its circleci_server_versions mapping, or the whole file).
     Allowed: a release of the matrix that is the running one (a re-run finishes an upgrade that
@@ -36,18 +36,28 @@ def upgrade_check(target, current, versions):
     if not isinstance(rows, dict) or not rows:
         raise AnsibleFilterError("circleci_server.aws.upgrade_check: the version matrix is empty or not a mapping")
     target, current = str(target or "").strip(), str(current or "").strip()
+    if not current:  # the running release is not known yet: every release is allowed
+        allowed = sorted([v for v in rows if _key(v) is not None], key=_key)
+        table = version_table(dict((v, rows[v]) for v in allowed))
+        ok = target in rows
+        reason = "" if ok else ("circleci_version=%s is not a CircleCI Server release this collection knows "
+                                "(data/versions.yml)" % (target or "''"))
+        return dict(target=target, current="", allowed=allowed, table=table, ok=ok, reason=reason,
+                    msg=reason and "%s. Known releases:\n%s" % (reason, table))
     if _key(current) is None or current not in rows:
         raise AnsibleFilterError("circleci_server.aws.upgrade_check: the running release %r is not a row of the "
                                  "version matrix (%s)" % (current, ", ".join(sorted(rows, key=_key))))
     allowed = sorted([v for v in rows if _key(v) is not None and _key(v) >= _key(current)], key=_key)
     table = version_table(dict((v, rows[v]) for v in allowed), current)
-    result = dict(target=target, current=current, allowed=allowed, table=table, ok=True, msg="")
+    result = dict(target=target, current=current, allowed=allowed, table=table, ok=True, msg="", reason="")
     if target not in rows:
-        result.update(ok=False, msg="circleci_version=%s is not a CircleCI Server release this collection knows "
-                                    "(data/versions.yml). Running: %s. Allowed:\n%s" % (target or "''", current, table))
+        result.update(ok=False, reason="circleci_version=%s is not a CircleCI Server release this collection knows "
+                                       "(data/versions.yml); running: %s" % (target or "''", current))
     elif _key(target) < _key(current):
-        result.update(ok=False, msg="circleci_version=%s is older than the running %s: a downgrade is refused "
-                                    "(restore a backup instead, docs/day2.md). Allowed:\n%s" % (target, current, table))
+        result.update(ok=False, reason="circleci_version=%s is older than the running %s: a downgrade is refused "
+                                       "(restore a backup instead, docs/day2.md)" % (target, current))
+    if not result["ok"]:
+        result["msg"] = "%s. Allowed:\n%s" % (result["reason"], table)
     return result
 
 
