@@ -203,14 +203,15 @@ class CallbackModule(CallbackBase):
             lines += self.settings
         else:
             lines.append("App settings: no change")
-        restarts = [(h, a) for h, b, a in self.app if a == "restarted"]
-        starts = [(h, b) for h, b, a in self.app if a == "started"]
+        restarts = [host for host, before, after in self.app if after == "restarted"]
+        starts = [(host, before) for host, before, after in self.app if after == "started"]
         if restarts:
             lines.append("App restart: YES, the app would be restarted on %s (changed settings take effect on start)"
-                         % ", ".join(h for h, _ in restarts))
+                         % ", ".join(restarts))
         elif starts:
             lines.append("App restart: no; the app would be started on %s (it is %s)"
-                         % (", ".join(h for h, _ in starts), ", ".join(str(b) for _, b in starts)))
+                         % (", ".join(host for host, before in starts),
+                            ", ".join(str(before) for host, before in starts)))
         else:
             lines.append("App restart: no")
         for note in self.notes:

@@ -16,11 +16,11 @@ def _key(version):
 
 def version_table(rows, current=None):
     """The version matrix as fixed-width text, one line per release, the running one marked."""
-    header = ["release"] + [title for _, title in COLUMNS]
+    header = ["release"] + [title for column, title in COLUMNS]
     lines = [header]
     for release in sorted(rows, key=lambda v: _key(v) or ()):
         mark = " (running)" if current and release == current else ""
-        lines.append([release + mark] + [str(rows[release].get(column, "")) for column, _ in COLUMNS])
+        lines.append([release + mark] + [str(rows[release].get(column, "")) for column, title in COLUMNS])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
 

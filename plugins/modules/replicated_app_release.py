@@ -38,9 +38,7 @@ EXAMPLES = r"""
   circleci_server.aws.replicated_app_release:
     version: "2.19"
   register: circleci_release
-"""
 
-EXAMPLES += r"""
 - name: Read which release the app runs
   circleci_server.aws.replicated_app_release:
   register: circleci_running
