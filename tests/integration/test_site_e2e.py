@@ -367,8 +367,10 @@ def backup_ids(demo):
 
 
 def upgrade(demo, version, log_name, extra=()):
-    return demo.run_site(extra=["-e", f"circleci_version={version}", *extra], stream=False, log_name=log_name,
-                         playbook="playbooks/upgrade.yml")
+    # The backup's snapshot: the replicatedctl stand-in reaches the bucket through the sandbox's AWS endpoint.
+    return demo.run_site(extra=["-e", f"circleci_version={version}",
+                                "-e", f"circleci_backup_s3_endpoint={demo.instance_aws_endpoint}", *extra],
+                         stream=False, log_name=log_name, playbook="playbooks/upgrade.yml")
 
 
 def test_upgrade_to_an_unknown_release_is_refused_with_the_table(demo, second_run):
