@@ -330,7 +330,8 @@ def test_dry_run_names_exactly_the_drift(demo, second_run):
     services = services_host(demo)
     client_id, client = sorted(client_hosts(demo).items())[0]
     config = client.output("cat", "/etc/nomad/config.hcl")
-    hostname = standin_state(services)["app_config"]["hostname"]["value"]
+    hostname = standin_state(services)["app_config"]["hostname"]
+    hostname = hostname["value"] if isinstance(hostname, dict) else hostname
     client.exec("sh", "-c", "echo '# edited by hand' >> /etc/nomad/config.hcl")
     services.exec("replicatedctl", "app-config", "set", "hostname", "--value", "drifted.example.com")
     try:
