@@ -111,6 +111,10 @@ class CallbackModule(CallbackBase):
         self._check_mode = None
 
     @property
+    def _diff_mode(self):
+        return bool((context.CLIARGS or {}).get("diff"))
+
+    @property
     def active(self):
         if self._check_mode is None:
             self._check_mode = bool((context.CLIARGS or {}).get("check"))
@@ -159,7 +163,7 @@ class CallbackModule(CallbackBase):
                 except Exception:  # a module's odd diff shape must not break the report
                     diffs.append(str(diff))
         text = "".join(d for d in diffs if d).rstrip()
-        return text or "(no diff given by the module; run with --diff)"
+        return text or "(the module shows no diff%s)" % ("" if self._diff_mode else "; run with --diff to see diffs")
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if not self.active or ignore_errors:

@@ -340,7 +340,7 @@ def test_dry_run_names_exactly_the_drift(demo, second_run):
     finally:
         client.exec("sh", "-c", "cat > /etc/nomad/config.hcl", input_bytes=(config + "\n").encode())
         services.exec("replicatedctl", "app-config", "set", "hostname", "--value", hostname)
-    plan = [line.split()[-1] for line in report.splitlines() if re.match(r"^\s+(\+|~|-|!!) ", line)]
+    plan = re.findall(r"^  (?:\+ create |~ update |- DESTROY|!! REPLACE) (\S+)", report, re.M)
     assert len(plan) == 1 and plan[0].startswith("aws_autoscaling_group."), report
     assert "to REPLACE" in report and "0 to REPLACE" in report
     hosts = report_hosts(report)
