@@ -256,6 +256,20 @@ class Replicatedctl:
     def app_stop(self):
         self.run(["app", "stop"])
 
+    # -- app releases ---------------------------------------------------------
+    def app_release_list(self):
+        """Every release the daemon knows (`app-release ls --all -o json`), as a list of dicts."""
+        data = self.run_json(["app-release", "ls", "--all"])
+        if isinstance(data, dict):
+            data = [data]
+        if not isinstance(data, list):
+            raise ReplicatedctlError("replicatedctl app-release ls: expected a JSON array")
+        return data
+
+    def app_release_apply(self, sequence):
+        """Apply the pending releases up to and including `sequence`, attached to the task."""
+        self.run(["app-release", "apply", "--sequence", str(sequence), "--attach"])
+
     # -- console auth -------------------------------------------------------
     def console_auth_export(self):
         return self.run_json(["console-auth", "export"])
@@ -381,6 +395,64 @@ def client_from_module(module):
             module.fail_json(msg="replicatedctl was not found on PATH or in /usr/local/bin: is Replicated "
                                  "installed on this host? (or set replicatedctl_path)")
     return Replicatedctl(module_runner(module), binary=path, host=module.params["replicatedctl_host"])
+
+
+# -- app releases -------------------------------------------------------------
+def release_series(version):
+    """'2.19.0' -> '2.19' (the CircleCI Server release a Replicated release label belongs to)."""
+    return ".".join(str(version or "").strip().lstrip("v").split(".")[:2])
+
+
+def _sequence(release):
+    try:
+        return int(release.get("Sequence"))
+    except (TypeError, ValueError):
+        return None
+
+
+class ReleasePlan:
+    """Which app release to apply for a CircleCI Server release ("2.19"), from `app-release ls --all`.
+
+    The releases' JSON fields are not in Replicated's reference (the command and its flags are:
+    help.replicated.com/api/replicatedctl/replicatedctl_app-release_ls): a release is read as a
+    dict with "Sequence" and "Version", and whether it runs as "Active" (the stand-in's shape).
+    """
+
+    def __init__(self, releases, series):
+        self.series = release_series(series)
+        self.releases = sorted([r for r in releases if isinstance(r, dict) and _sequence(r) is not None],
+                               key=_sequence)
+        if not self.releases:
+            raise ReplicatedctlError("replicatedctl app-release ls lists no release with a Sequence: is the "
+                                     "license loaded, and can Replicated reach its release channel?")
+
+    @property
+    def active(self):
+        active = [r for r in self.releases if r.get("Active")]
+        return active[-1] if active else None
+
+    @property
+    def target(self):
+        """The newest release of the series, or None."""
+        matching = [r for r in self.releases if release_series(r.get("Version")) == self.series]
+        return matching[-1] if matching else None
+
+    def available(self):
+        return ", ".join("%s (sequence %s)" % (r.get("Version"), _sequence(r)) for r in self.releases)
+
+    def decide(self):
+        """(changed, target release, active release); raises when the series has no release or is older."""
+        target, active = self.target, self.active
+        if target is None:
+            raise ReplicatedctlError("the release channel has no release of CircleCI Server %s; it offers: %s"
+                                     % (self.series, self.available()))
+        if active is not None and _sequence(active) > _sequence(target):
+            raise ReplicatedctlError("the app runs release %s (sequence %s), newer than %s (sequence %s): "
+                                     "Replicated applies releases forward only, so this is not done here"
+                                     % (active.get("Version"), _sequence(active), target.get("Version"),
+                                        _sequence(target)))
+        changed = active is None or _sequence(active) < _sequence(target)
+        return changed, target, active
 
 
 class AppWaiter:

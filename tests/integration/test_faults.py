@@ -55,6 +55,23 @@ def counts(demo):
     }
 
 
+def test_dry_run_on_a_fresh_account_reports_the_plan_and_no_hosts(demo):
+    """First in this module, while the account is empty: site.yml --check --diff plans, creates nothing."""
+    demo.proxy.reset()
+    rc, output, seconds = demo.run_site(extra=["--check", "--diff"], stream=False, log_name="dry-run-fresh",
+                                        boot_hosts=False)
+    print(f"dry run on a fresh account: {seconds:.0f}s")
+    assert rc == 0, output[-6000:]
+    report = output[output.index("DRY RUN REPORT"):]
+    for resource in ("aws_instance.services", "aws_autoscaling_group.nomad_clients", "aws_s3_bucket.circleci",
+                     "aws_sqs_queue.shutdown", "aws_launch_template.nomad_clients"):
+        assert f"+ create  {resource}" in report, report
+    assert "0 to update in place, 0 to REPLACE, 0 to destroy" in report, report
+    assert f"NOTE: The hosts of install {demo.prefix} do not exist yet" in report
+    assert "Hosts: none reached in this dry run" in report and "dry run itself failed" not in report
+    assert counts(demo) == {"services": 0, "asgs": 0, "buckets": 0, "queues": 0}
+
+
 def test_terraform_failure_mid_apply_then_rerun_converges(demo):
     demo.proxy.reset()
     # The launch template is refused once: the resources created in parallel stay, the

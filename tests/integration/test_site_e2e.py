@@ -232,7 +232,7 @@ def test_configure_app_and_validate_run_as_a_non_root_user_with_sudo(demo, secon
 
 
 def test_validation_fails_naming_a_port_nobody_listens_on(demo, second_run):
-    """Last in this module: it stops the console (port 8800) on the Services machine, then starts it again."""
+    """Last of the install tests: it stops the console (port 8800) on the Services machine, then starts it again."""
     from tests.sandbox.hosts import SystemdHost
 
     services = next(i for i in demo.instances() if i["role"] == "services")
@@ -246,3 +246,192 @@ def test_validation_fails_naming_a_port_nobody_listens_on(demo, second_run):
     assert rc != 0
     assert "CHECK FAILED: nothing listens on port 8800/tcp" in output, output[-4000:]
     assert "All checks passed" not in output
+
+
+# --- Day 2 (issue 15): dry run and upgrade on this module's install ----------------------------
+# They run after the tests above (pytest keeps file order) and leave the install at 2.19.
+
+def services_host(demo):
+    from tests.sandbox.hosts import SystemdHost
+
+    return SystemdHost(demo.container_name(next(i["id"] for i in demo.instances() if i["role"] == "services")))
+
+
+def client_hosts(demo):
+    from tests.sandbox.hosts import SystemdHost
+
+    return {i["id"]: SystemdHost(demo.container_name(i["id"])) for i in demo.instances() if i["role"] == "nomad_client"}
+
+
+def standin_state(host):
+    return json.loads(host.output("cat", "/var/lib/replicated-standin/state.json"))
+
+
+def aws_snapshot(demo):
+    """What the dry run must not change in (emulated) AWS."""
+    ec2, asg, s3 = (demo.moto.client(name) for name in ("ec2", "autoscaling", "s3"))
+    instances = sorted((i["InstanceId"], i["State"]["Name"]) for r in ec2.describe_instances()["Reservations"]
+                       for i in r["Instances"])
+    groups = sorted((g["AutoScalingGroupName"], g["MinSize"], g["MaxSize"], g["DesiredCapacity"])
+                    for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"])
+    templates = sorted((t["LaunchTemplateName"], t["LatestVersionNumber"])
+                       for t in ec2.describe_launch_templates()["LaunchTemplates"])
+    objects = sorted((b["Name"], o["Key"], o["ETag"]) for b in s3.list_buckets()["Buckets"]
+                     for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", []))
+    return {"instances": instances, "groups": groups, "templates": templates, "objects": objects}
+
+
+def hosts_snapshot(demo):
+    """Files changed under /etc since a marker, and the app's settings, license and release."""
+    snapshot = {}
+    for instance in demo.instances():
+        host = client_hosts(demo).get(instance["id"]) or services_host(demo)
+        files = host.output("sh", "-c", "find /etc /opt/nomad /usr/local/bin -newer /tmp/dry-run-marker -type f "
+                                        "2>/dev/null | sort", check=False)
+        snapshot[instance["id"]] = files
+        if instance["role"] == "services":
+            state = standin_state(host)
+            snapshot["app"] = (state["app_config"], state["license"], state["app"]["Sequence"],
+                               state["app"]["RunningConfig"], state["counters"])
+    return snapshot
+
+
+def dry_run(demo, log_name, extra=()):
+    for host in [services_host(demo), *client_hosts(demo).values()]:
+        host.exec("touch", "/tmp/dry-run-marker")
+    before_aws, before_hosts = aws_snapshot(demo), hosts_snapshot(demo)
+    rc, output, seconds = demo.run_site(extra=["--check", "--diff", *extra], stream=False, log_name=log_name)
+    assert rc == 0, f"dry run failed (rc={rc}):\n{output[-6000:]}"
+    assert aws_snapshot(demo) == before_aws, "the dry run changed something in AWS"
+    after_hosts = hosts_snapshot(demo)
+    assert after_hosts == before_hosts, "the dry run changed something on a host"
+    report = output[output.index("DRY RUN REPORT"):]
+    print(f"{log_name}: {seconds:.0f}s\n{report}")
+    return report
+
+
+def report_hosts(report):
+    """{host: number of tasks that would change} from the report's Hosts line."""
+    line = next(line for line in report.splitlines() if line.startswith("Hosts ("))
+    return {host: 0 if what == "nothing to change" else int(what.split()[0])
+            for host, what in re.findall(r"(i-[0-9a-f]+): (nothing to change|\d+ task\(s\) would change)", line)}
+
+
+def test_dry_run_on_the_converged_install_reports_nothing_to_change(demo, second_run):
+    report = dry_run(demo, "dry-run-converged")
+    assert "no change to any AWS resource" in report
+    hosts = report_hosts(report)
+    assert set(hosts) == {i["id"] for i in demo.instances()} and not any(hosts.values()), report
+    assert "App settings: no change" in report and "App restart: no" in report
+    assert "[controller]" not in report
+
+
+def test_dry_run_names_exactly_the_drift(demo, second_run):
+    services = services_host(demo)
+    client_id, client = sorted(client_hosts(demo).items())[0]
+    config = client.output("cat", "/etc/nomad/config.hcl")
+    hostname = standin_state(services)["app_config"]["hostname"]
+    hostname = hostname["value"] if isinstance(hostname, dict) else hostname
+    client.exec("sh", "-c", "echo '# edited by hand' >> /etc/nomad/config.hcl")
+    services.exec("replicatedctl", "app-config", "set", "hostname", "--value", "drifted.example.com")
+    try:
+        # The tfvar: a larger Nomad client group (circleci_nomad_max) than the install was made with.
+        report = dry_run(demo, "dry-run-drift", extra=["-e", "circleci_nomad_max=%d" % (NOMAD_CLIENTS + 1)])
+    finally:
+        client.exec("sh", "-c", "cat > /etc/nomad/config.hcl", input_bytes=(config + "\n").encode())
+        services.exec("replicatedctl", "app-config", "set", "hostname", "--value", hostname)
+    plan = re.findall(r"^  (?:\+ create |~ update |- DESTROY|!! REPLACE) (\S+)", report, re.M)
+    assert len(plan) == 1 and plan[0].startswith("aws_autoscaling_group."), report
+    assert "to REPLACE" in report and "0 to REPLACE" in report
+    hosts = report_hosts(report)
+    assert hosts.pop(client_id) >= 1 and hosts.pop(services_host_id(demo)) >= 1 and not any(hosts.values()), report
+    client_tasks = re.findall(r"^  \[%s\] (.+)$" % client_id, report, re.M)
+    assert any("config" in task.lower() for task in client_tasks), client_tasks
+    assert all(re.search(r"config|restart", task, re.I) for task in client_tasks), client_tasks
+    assert "+# edited by hand" not in report and "-# edited by hand" in report
+    settings = report[report.index("App settings that would change"):].splitlines()[1:]
+    changed_keys = [line.split(":")[0].strip() for line in settings if line.startswith("  ") and ":" in line]
+    assert changed_keys == ["hostname"], settings
+    assert "'drifted.example.com' -> '%s'" % hostname in report
+    assert "App restart: YES" in report
+
+
+def services_host_id(demo):
+    return next(i["id"] for i in demo.instances() if i["role"] == "services")
+
+
+def backup_ids(demo):
+    s3 = demo.moto.client("s3")
+    outputs = json.loads((demo.install_dir / "outputs.json").read_text())
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=outputs["bucket_name"]).get("Contents", [])]
+    return sorted({k.split("/")[2] for k in keys if k.startswith("circleci-backups/") and k.endswith("/manifest.json")})
+
+
+def upgrade(demo, version, log_name, extra=()):
+    # The backup's snapshot: the replicatedctl stand-in reaches the bucket through the sandbox's AWS endpoint.
+    return demo.run_site(extra=["-e", f"circleci_version={version}",
+                                "-e", f"circleci_backup_s3_endpoint={demo.instance_aws_endpoint}", *extra],
+                         stream=False, log_name=log_name, playbook="playbooks/upgrade.yml")
+
+
+def test_upgrade_to_an_unknown_release_is_refused_with_the_table(demo, second_run):
+    before = aws_snapshot(demo)
+    rc, output, _seconds = upgrade(demo, "2.21", "upgrade-unknown")
+    assert rc != 0
+    assert "UPGRADE REFUSED before anything changed: circleci_version=2.21 is not a CircleCI Server release" in output
+    for release in ("2.16", "2.17", "2.18", "2.19"):
+        assert re.search(r'"%s\s+\d' % re.escape(release), output), f"{release} missing from the table"
+    assert aws_snapshot(demo) == before
+
+
+def test_failed_upgrade_step_names_the_step_and_leaves_a_usable_backup(demo, second_run):
+    services = services_host(demo)
+    services.exec("replicatedctl", "standin-set",
+                  'faults.release_apply_error="injected by the test: the 2.19 images could not be pulled"')
+    try:
+        rc, output, seconds = upgrade(demo, "2.19", "upgrade-failing")
+    finally:
+        services.exec("replicatedctl", "standin-set", "faults.release_apply_error=null")
+    print(f"failed upgrade: {seconds:.0f}s")
+    assert rc != 0
+    match = re.search(r"UPGRADE STOPPED at step app \(.*?\): .*?injected by the test.*?"
+                      r"Backup taken before anything changed: (\S+)\.", output, re.S)
+    assert match, output[-5000:]
+    backup_id = match[1]
+    assert backup_id in backup_ids(demo), (backup_id, backup_ids(demo))
+    # The steps before it are done: Replicated runs the 2.19 row's version; the app is still on 2.16 and up.
+    assert "2.38.6" in services.output("replicatedctl", "version")
+    state = standin_state(services)
+    assert state["app"]["Sequence"] == 1 and state["app"]["State"] == "started"
+
+
+def test_upgrade_2_16_to_2_19_end_to_end(demo, second_run):
+    old_clients = set(client_hosts(demo))
+    rc, output, seconds = upgrade(demo, "2.19", "upgrade")
+    print(f"upgrade 2.16 -> 2.19: {seconds:.0f}s")
+    assert rc == 0, f"upgrade failed (rc={rc}):\n{output[-8000:]}"
+    assert "Upgrade from CircleCI Server 2.16 (2.16.0) to 2.19" in output
+    assert "All checks passed" in output and "UPGRADE DONE: CircleCI Server 2.16 -> 2.19" in output
+    services = services_host(demo)
+    assert "2.38.6" in services.output("replicatedctl", "version")
+    state = standin_state(services)
+    assert state["app"]["Sequence"] == 4 and state["app"]["State"] == "started"
+    assert state["app"]["RunningConfig"]["hostname"] == demo.hostname  # settings survive the release change
+    clients = client_hosts(demo)
+    assert len(clients) == NOMAD_CLIENTS and not set(clients) & old_clients, "the clients were not replaced"
+    for host in clients.values():
+        assert 'datacenter = "default"' in host.output("cat", "/etc/nomad/config.hcl")
+        assert "0.9.3" in host.output("nomad", "version")
+    # One batch per client (circleci_upgrade_batch_size 1), each through the group's terminating hook.
+    assert output.count("TASK [Terminate the batch through the Auto Scaling group") == NOMAD_CLIENTS
+
+
+def test_downgrade_is_refused_before_anything_changes(demo, second_run):
+    before, backups = aws_snapshot(demo), backup_ids(demo)
+    rc, output, _seconds = upgrade(demo, "2.18", "upgrade-downgrade")
+    assert rc != 0
+    assert "UPGRADE REFUSED before anything changed: circleci_version=2.18 is older than the running 2.19" in output
+    assert re.search(r'"2\.19 \(running\)\s', output) and not re.search(r'"2\.18\s', output)
+    assert "TASK [Take a Replicated snapshot" not in output and "TASK [Apply the app's newest" not in output
+    assert aws_snapshot(demo) == before and backup_ids(demo) == backups
+    assert "2.38.6" in services_host(demo).output("replicatedctl", "version")

@@ -653,9 +653,12 @@ class Demo:
         return [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(REPO_ROOT / "site.yml"),
                 "-e", f"@{vars_file}", "-e", f"@{secrets_file}", "--vault-password-file", str(vault_pass), *extra]
 
-    def run_site(self, extra=(), stream=True, log_name="site", boot_hosts=True):
+    def run_site(self, extra=(), stream=True, log_name="site", boot_hosts=True, playbook="site.yml"):
+        """ansible-playbook <playbook> (a path from the repository root) with the demo's inventory and inputs."""
         image, inventory, vars_file, secrets_file, vault_pass = self.prepare()
         argv = self.playbook_argv(inventory, vars_file, secrets_file, vault_pass, extra)
+        if playbook != "site.yml":
+            argv[argv.index(str(REPO_ROOT / "site.yml"))] = str(REPO_ROOT / playbook)
         self._stop.clear()
         if boot_hosts:
             self.watch_instances(image)

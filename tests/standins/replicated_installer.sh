@@ -115,6 +115,10 @@ else
 fi
 
 systemctl daemon-reload
-systemctl enable --now replicated.service
+# Re-running the installer is Replicated's documented upgrade
+# (help.replicated.com/docs/native/customer-installations/upgrading): the
+# daemon comes back on the new tag, so restart rather than only start.
+systemctl enable replicated.service
+systemctl restart replicated.service
 if [ "$APP_STANDIN" = 1 ]; then systemctl enable --now circleci-app-standin.service; fi
 echo "replicated installer stand-in: installed Replicated ${REPLICATED_TAG} (stand-in), local address ${LOCAL_ADDRESS}"

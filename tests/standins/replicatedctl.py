@@ -12,6 +12,30 @@ uses, with the documented argument forms and JSON output shapes:
   app start [--attach] | app stop [--attach] | app status [-o json]
   console-auth import [--format json] < {"Password": {"Password": "..."}}
   console-auth export [-o json]
+  app-release ls [--all] [--pending] [-o json]
+  app-release apply [--sequence N] [-a|--attach] [-q]
+  version
+
+App releases (the upgrade path). Replicated's reference documents the
+commands and flags (help.replicated.com/api/replicatedctl/
+replicatedctl_app-release_ls: --all, --pending, -o json|yaml;
+replicatedctl_app-release_apply: "Applies pending app releases", --sequence
+"Apply releases up to and including specified sequence. Leave empty for
+all.", -a/--attach) but not the JSON fields of a release. The stand-in's
+fields are its own choice, named after the sequence/version pair the vendor
+CLI shows (`replicated release ls`: SEQUENCE ...): {"Sequence", "Version",
+"ReleaseNotes", "Active", "Pending"}. The channel holds one release per
+CircleCI Server row of data/versions.yml (STANDIN_RELEASES, invented version
+labels); the first `app start` installs sequence 1 (2.16). Applying a release
+to a started app restarts it on the new release with its settings, the way a
+Replicated update stops and starts the app's containers. Fault switch
+`release_apply_error: "reason"` makes `app-release apply` fail with it.
+
+`version` prints the Replicated version the installer stand-in installed
+(REPLICATED_TAG in /etc/default/replicated, env REPLICATED_STANDIN_DEFAULTS),
+so re-running the installer with another tag (Replicated's documented upgrade:
+help.replicated.com/docs/native/customer-installations/upgrading, "re-running
+the installation script") changes what it reports.
   snapshot start [--wait] [--exclude-app-data] STORE
   snapshot ls [-o json] [-q] STORE
   snapshot restore ID [--dismiss-preflight-checks] [--node-timeout N] STORE
@@ -106,6 +130,15 @@ DEFAULT_STATE = "/var/lib/replicated-standin/state.json"
 DEFAULT_APP_DATA = "/var/lib/circleci-app-standin/data"
 APP_ID = "standin-circleci-app-id"
 NOTICE = "replicatedctl STAND-IN (tests/standins/replicatedctl.py): not Replicated's CLI"
+DEFAULT_REPLICATED_DEFAULTS = "/etc/default/replicated"
+DEFAULT_REPLICATED_VERSION = "2.29.0"
+# The stand-in channel's releases: one per CircleCI Server row of data/versions.yml (labels invented).
+STANDIN_RELEASES = [
+    {"Sequence": 1, "Version": "2.16.0", "ReleaseNotes": "CircleCI Server 2.16 (stand-in release)"},
+    {"Sequence": 2, "Version": "2.17.0", "ReleaseNotes": "CircleCI Server 2.17 (stand-in release)"},
+    {"Sequence": 3, "Version": "2.18.0", "ReleaseNotes": "CircleCI Server 2.18 (stand-in release)"},
+    {"Sequence": 4, "Version": "2.19.0", "ReleaseNotes": "CircleCI Server 2.19 (stand-in release)"},
+]
 
 
 # Stand-in only, not a secret: the "vendor key" the stand-in's licenses are signed with.
@@ -174,6 +207,7 @@ def new_state():
             "start_seconds": 1.0,
             "stop_seconds": 0.5,
             "known_config_keys": None,
+            "release_apply_error": None,
         },
         "counters": {"app_start": 0, "license_load": 0, "app_config_import": 0, "console_auth_import": 0},
         "calls": [],
@@ -221,9 +255,9 @@ def parse_args(argv):
     words, flags = [], {}
     i = 0
     value_flags = {"--host", "-o", "--output", "--format", "--value", "--data", "--airgap-package", "--template",
-                   "--type", "--store", "--path", "--s3-bucket", "--s3-folder", "--s3-region", "--s3-key-id",
-                   "--s3-secret-key", "--s3-compatible-endpoint", "--s3-server-side-encryption",
-                   "--s3-sse-kms-key-id", "--node-timeout"}
+                   "--type", "--sequence", "--fetch-timeout", "--store", "--path", "--s3-bucket", "--s3-folder",
+                   "--s3-region", "--s3-key-id", "--s3-secret-key", "--s3-compatible-endpoint",
+                   "--s3-server-side-encryption", "--s3-sse-kms-key-id", "--node-timeout"}
     while i < len(argv):
         arg = argv[i]
         if arg.startswith("-"):
@@ -413,6 +447,67 @@ def cmd_app(state, words, flags):
         app.update(State="stopping", DesiredState="stopped", Error="", LastModifiedAt=stamp,
                    TransitionUntil=time.time() + float(faults.get("stop_seconds") or 0))
     refresh_app(state)
+
+
+def installed_replicated_version():
+    """REPLICATED_TAG from the installer stand-in's /etc/default/replicated."""
+    path = os.environ.get("REPLICATED_STANDIN_DEFAULTS") or DEFAULT_REPLICATED_DEFAULTS
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("REPLICATED_TAG="):
+                    return line.split("=", 1)[1].strip() or DEFAULT_REPLICATED_VERSION
+    except OSError:
+        pass
+    return DEFAULT_REPLICATED_VERSION
+
+
+def releases(state):
+    current = state["app"]["Sequence"]
+    return [dict(release, Active=release["Sequence"] == current, Pending=release["Sequence"] > current)
+            for release in state.get("releases") or STANDIN_RELEASES]
+
+
+def cmd_app_release(state, words, flags):
+    sub = words[0] if words else ""
+    if not state["license"]:
+        raise CliError("app not found: load a license first")
+    refresh_app(state)
+    if sub == "ls":
+        listed = releases(state)
+        if flags.get("--pending"):
+            listed = [r for r in listed if r["Pending"]]
+        elif not flags.get("--all"):
+            listed = [r for r in listed if r["Active"] or r["Pending"]]
+        emit(listed, flags)
+        return
+    if sub != "apply":
+        raise CliError('unknown command "%s" for "replicatedctl app-release"' % sub)
+    reason = state["faults"].get("release_apply_error")
+    if reason:
+        raise CliError(reason)
+    pending = [r for r in releases(state) if r["Pending"]]
+    wanted = (flags.get("--sequence") or [""])[-1]
+    if wanted:
+        if not wanted.isdigit():
+            raise CliError('invalid sequence "%s"' % wanted)
+        pending = [r for r in pending if r["Sequence"] <= int(wanted)]
+    if not pending:
+        if not flags.get("-q") and not flags.get("--quiet"):
+            print("No pending releases to apply")
+        return
+    app = state["app"]
+    app["Sequence"] = pending[-1]["Sequence"]
+    stamp = now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
+    if app["State"] in ("started", "starting"):
+        # The update stops and starts the app's containers: they come back with the current settings.
+        app["RunningConfig"] = dict(state["app_config"])
+        app.update(State="starting", DesiredState="started", Error="", LastModifiedAt=stamp,
+                   TransitionUntil=time.time() + float(state["faults"].get("start_seconds") or 0)
+                   + float(state["faults"].get("stop_seconds") or 0))
+    state["counters"]["app_release_apply"] = state["counters"].get("app_release_apply", 0) + 1
+    if not flags.get("-q") and not flags.get("--quiet"):
+        print("Applied release sequence %d (%s)" % (pending[-1]["Sequence"], pending[-1]["Version"]))
 
 
 def cmd_console_auth(state, words, flags):
@@ -636,7 +731,7 @@ def run(argv):
         print(__doc__)
         return 0
     if words[0] == "version":
-        print("replicatedctl stand-in 2.29.0-standin")
+        print("replicatedctl stand-in %s-standin" % installed_replicated_version())
         return 0
     if words[0] == "standin-make-license" and len(words) > 1:
         print(make_license(words[1], words[2] if len(words) > 2 else None), end="")
@@ -663,6 +758,8 @@ def run(argv):
             cmd_app(state, rest, flags)
         elif command == "console-auth":
             cmd_console_auth(state, rest, flags)
+        elif command == "app-release":
+            cmd_app_release(state, rest, flags)
         elif command == "snapshot":
             cmd_snapshot(state, rest, flags)
         else:

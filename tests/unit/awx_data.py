@@ -230,6 +230,13 @@ def playbook_closure(relative_path, seen=None):
                 text += "\n" + (path.parent / vars_file).read_text()
         for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
             text += "\n" + _walk_tasks(entry.get(key), path.parent, seen, None)
+        # A play's vars_files are read by it too (playbooks/vars/app_settings.yml reads the license path).
+        for vars_file in entry.get("vars_files") or []:
+            plain = isinstance(vars_file, str) and "{{" not in vars_file
+            candidate = (path.parent / vars_file).resolve() if plain else None
+            if candidate and candidate.exists() and candidate not in seen:
+                seen.add(candidate)
+                text += "\n" + candidate.read_text()
     return text
 
 
