@@ -62,11 +62,12 @@ class ActionModule(ActionBase):
             with open(path, "rb") as handle:
                 data = handle.read()
         except (AnsibleError, OSError) as exc:
-            raise AnsibleActionFail("%s: cannot read src %s: %s" % (dest, src, to_text(exc)))
+            raise AnsibleActionFail("%s: cannot read src %s: %s" % (dest, src, to_text(exc))) from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            raise AnsibleActionFail("%s: src %s is not UTF-8 text; managed_files writes text files only" % (dest, src))
+            raise AnsibleActionFail("%s: src %s is not UTF-8 text; managed_files writes text files only"
+                                    % (dest, src)) from None
 
     def _render(self, dest, template, task_vars):
         # The template lookup finds the file in the role's templates/ (ansible_search_path) and renders it
@@ -76,4 +77,4 @@ class ActionModule(ActionBase):
         try:
             return to_text(lookup.run([template], variables=task_vars)[0])
         except AnsibleError as exc:
-            raise AnsibleActionFail("%s: cannot render template %s: %s" % (dest, template, to_text(exc)))
+            raise AnsibleActionFail("%s: cannot render template %s: %s" % (dest, template, to_text(exc))) from None

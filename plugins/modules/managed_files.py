@@ -46,10 +46,14 @@ options:
             a file; all three are ignored for the other states, so one entry can switch between a file and V(absent).
         type: str
       src:
-        description: A file on the controller, looked up like M(ansible.builtin.copy)'s O(ansible.builtin.copy#module:src) (the role's C(files/) first).
+        description:
+          - A file on the controller, looked up like M(ansible.builtin.copy)'s O(ansible.builtin.copy#module:src)
+            (the role's C(files/) first).
         type: path
       template:
-        description: A Jinja template on the controller, looked up and rendered like M(ansible.builtin.template)'s O(ansible.builtin.template#module:src).
+        description:
+          - A Jinja template on the controller, looked up and rendered like M(ansible.builtin.template)'s
+            O(ansible.builtin.template#module:src).
         type: path
       mode:
         description: The permissions, as an octal string such as V('0644'). Left as it is when omitted.
