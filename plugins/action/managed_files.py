@@ -72,8 +72,8 @@ class ActionModule(ActionBase):
     def _render(self, dest, template, task_vars):
         # The template lookup finds the file in the role's templates/ (ansible_search_path) and renders it
         # with the task's variables: the same search and rendering as the template module.
-        lookup = self._shared_loader_obj.lookup_loader.get("ansible.builtin.template", loader=self._loader,
-                                                            templar=self._templar)
+        lookups = self._shared_loader_obj.lookup_loader
+        lookup = lookups.get("ansible.builtin.template", loader=self._loader, templar=self._templar)
         try:
             return to_text(lookup.run([template], variables=task_vars)[0])
         except AnsibleError as exc:
