@@ -107,7 +107,7 @@ def test_second_provision_changes_nothing(provisioned):
 def test_configure_hosts_finds_the_outputs_in_s3(provisioned, tmp_path):
     install_dir = tmp_path / "empty" / PREFIX  # does not even exist
     # Only the outputs are under test here: the input checks are test_bad_inputs.py's.
-    extra = {"circleci_prefix": PREFIX, "circleci_install_dir": str(install_dir), "circleci_inputs_checked": True,
+    extra = {"circleci_prefix": PREFIX, "circleci_install_dir": str(install_dir), "circleci_checks_done": ["inputs"],
              **backend_vars(provisioned["server"])}
     result = run_playbook("playbooks/configure_hosts.yml", inventory=hostless_inventory(tmp_path / "hosts.yml"),
                           extra_vars=extra, env=dict(provisioned["env"], ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
@@ -125,7 +125,8 @@ def test_no_outputs_anywhere_stops_before_any_host(provisioned, tmp_path):
                          "          ansible_connection: community.docker.docker\n"
                          "          ansible_host: no-such-container-h17\n")
     never = "ci-never"
-    extra = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never), "circleci_inputs_checked": True,
+    extra = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never),
+             "circleci_checks_done": ["inputs"],
              **backend_vars(provisioned["server"], never)}
     result = run_playbook("playbooks/configure_hosts.yml", inventory=inventory, extra_vars=extra,
                           env=provisioned["env"])
@@ -137,7 +138,8 @@ def test_no_outputs_anywhere_stops_before_any_host(provisioned, tmp_path):
     assert "never-touched" not in output  # no task ran on the host
 
     # Without a backend or record bucket it says which setting is missing.
-    plain = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never), "circleci_inputs_checked": True}
+    plain = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never),
+             "circleci_checks_done": ["inputs"]}
     result = run_playbook("playbooks/configure_hosts.yml", inventory=inventory, extra_vars=plain,
                           env=provisioned["env"])
     assert result.rc != 0
