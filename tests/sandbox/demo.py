@@ -88,11 +88,12 @@ class Demo:
     """One rehearsal environment. Several can coexist (tests use their own name and subnet)."""
 
     def __init__(self, name="demo", subnet="10.213.0.0/24", prefix=None, nomad_clients=2, hostname=None,
-                 state_dir=None):
+                 state_dir=None, nomad_max=None):
         self.name = name
         self.subnet = subnet
         self.prefix = prefix or f"cci-{name}"
         self.nomad_clients = nomad_clients
+        self.nomad_max = max(nomad_max or nomad_clients, nomad_clients)  # room to scale out (bench, scale.yml)
         self.hostname = hostname or f"circleci.{name}.sandbox.test"
         self.dir = Path(state_dir or TMP / name)
         self.state_file = self.dir / "state.json"
@@ -534,7 +535,7 @@ class Demo:
             "circleci_nomad_instance_type": "m5.xlarge",
             "circleci_nomad_min": self.nomad_clients,
             "circleci_nomad_desired": self.nomad_clients,
-            "circleci_nomad_max": max(self.nomad_clients, 1),
+            "circleci_nomad_max": max(self.nomad_max, 1),
             "circleci_admin_cidrs": [self.subnet],
             "circleci_user_cidrs": [self.subnet],
             "circleci_hostname": self.hostname,

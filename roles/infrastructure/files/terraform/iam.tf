@@ -142,23 +142,20 @@ data "aws_iam_policy_document" "circleci" {
     actions   = ["cloudwatch:PutMetricData", "autoscaling:DescribeAutoScalingGroups"]
     resources = ["*"]
   }
-}
 
-resource "aws_iam_role" "circleci" {
-  name               = "${var.prefix}-circleci"
-  assume_role_policy = data.aws_iam_policy_document.assume_circleci.json
-  tags               = local.tags
-}
-
-resource "aws_iam_role_policy" "circleci" {
-  name   = "${var.prefix}-circleci"
-  role   = aws_iam_role.circleci.id
-  policy = data.aws_iam_policy_document.circleci.json
-}
-
-resource "aws_iam_instance_profile" "circleci" {
-  name = "${var.prefix}-circleci"
-  role = aws_iam_role.circleci.name
+  # CircleCI 2.x reads the shutdown queue for its 1.0 builders and completes
+  # lifecycle actions (enterprise-setup modules/legacy-builder: a terminating
+  # hook to the same queue; templates/circleci_policy.tpl grants
+  # autoscaling:CompleteLifecycleAction on "*"). Seeing a Nomad client's
+  # message, it could end that client's drain early. Nothing above allows it;
+  # the explicit deny also wins over a policy attached to this role later
+  # (the vendor's, say). The drain agent on the client completes the action.
+  statement {
+    sid       = "NotTheNomadClientsLifecycle"
+    effect    = "Deny"
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    resources = [local.nomad_asg_arn]
+  }
 }
 
 # The Nomad clients' role: what a bootstrap and drain agent on the host
@@ -195,21 +192,79 @@ data "aws_iam_policy_document" "nomad_client" {
   }
 }
 
-resource "aws_iam_role" "nomad_client" {
-  name               = "${var.prefix}-nomad-client"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+# Each machine role's role, inline policy (named like the role) and instance
+# profile, keyed by the circleci:role tag of the machines that carry it. The
+# names are the ones each got when it was written out on its own: IAM cannot
+# rename a role or profile, so a new name would replace them.
+locals {
+  instance_roles = {
+    services = {
+      name   = "${var.prefix}-circleci"
+      trust  = data.aws_iam_policy_document.assume_circleci.json
+      policy = data.aws_iam_policy_document.circleci.json
+    }
+    nomad_client = {
+      name   = "${var.prefix}-nomad-client"
+      trust  = data.aws_iam_policy_document.assume_ec2.json
+      policy = data.aws_iam_policy_document.nomad_client.json
+    }
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  for_each = local.instance_roles
+
+  name               = each.value.name
+  assume_role_policy = each.value.trust
   tags               = local.tags
 }
 
-resource "aws_iam_role_policy" "nomad_client" {
-  name   = "${var.prefix}-nomad-client"
-  role   = aws_iam_role.nomad_client.id
-  policy = data.aws_iam_policy_document.nomad_client.json
+resource "aws_iam_role_policy" "instance" {
+  for_each = local.instance_roles
+
+  name   = each.value.name
+  role   = aws_iam_role.instance[each.key].id
+  policy = each.value.policy
 }
 
-resource "aws_iam_instance_profile" "nomad_client" {
-  name = "${var.prefix}-nomad-client"
-  role = aws_iam_role.nomad_client.name
+resource "aws_iam_instance_profile" "instance" {
+  for_each = local.instance_roles
+
+  name = each.value.name
+  role = aws_iam_role.instance[each.key].name
+}
+
+# Installs made before these were one for_each (each written out on its own)
+# keep their roles and profiles: Terraform moves them in the state, nothing in
+# AWS changes (docs/infrastructure.md, "Upgrading an install").
+moved {
+  from = aws_iam_role.circleci
+  to   = aws_iam_role.instance["services"]
+}
+
+moved {
+  from = aws_iam_role_policy.circleci
+  to   = aws_iam_role_policy.instance["services"]
+}
+
+moved {
+  from = aws_iam_instance_profile.circleci
+  to   = aws_iam_instance_profile.instance["services"]
+}
+
+moved {
+  from = aws_iam_role.nomad_client
+  to   = aws_iam_role.instance["nomad_client"]
+}
+
+moved {
+  from = aws_iam_role_policy.nomad_client
+  to   = aws_iam_role_policy.instance["nomad_client"]
+}
+
+moved {
+  from = aws_iam_instance_profile.nomad_client
+  to   = aws_iam_instance_profile.instance["nomad_client"]
 }
 
 # What Auto Scaling assumes to publish the Nomad clients' lifecycle
