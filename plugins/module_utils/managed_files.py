@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to circleci_server.aws
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Put many files and directories on a host in one module run, changing only what differs.
+
+The circleci_server.aws.managed_files module is a thin shell over ManagedFiles
+below. Each entry is compared the way ansible.builtin.copy and
+ansible.builtin.file compare (existence, type, content, mode, owner, group)
+and only what differs is written; a converged host costs one module run for
+the whole list instead of one per file.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import os
+import stat
+import tempfile
+
+# Larger files get no content diff (copy's default max_file_size_for_diff is 100 KiB too).
+MAX_DIFF_BYTES = 104448
+STATES = ("file", "directory", "absent")
+
+
+class ManagedFilesError(Exception):
+    pass
+
+
+def _kind(path):
+    """'file', 'directory', 'link', 'other' or None (missing); links are not followed."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def _read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _text_for_diff(data):
+    if data is None:
+        return ""
+    if len(data) > MAX_DIFF_BYTES or b"\0" in data:
+        return "(%d bytes, not shown)\n" % len(data)
+    return data.decode("utf-8", errors="replace")
+
+
+class ManagedFiles:
+    """Brings a list of entries to the wanted state.
+
+    files: [{dest, state ('file'|'directory'|'absent'), content (str, for a file), mode, owner, group, backup}]
+    module: an AnsibleModule (its load_file_common_arguments, set_fs_attributes_if_different,
+    atomic_move, backup_local and check_mode are used).
+    """
+
+    def __init__(self, module):
+        self.module = module
+
+    def apply(self, files):
+        results, diffs = [], []
+        for entry in files:
+            result, diff = self._one(entry)
+            results.append(result)
+            if diff is not None:
+                diffs.append(diff)
+        return {
+            "changed": any(r["changed"] for r in results),
+            "changed_paths": [r["dest"] for r in results if r["changed"]],
+            "results": results,
+            "diff": diffs,
+        }
+
+    def _one(self, entry):
+        dest = entry["dest"]
+        state = entry.get("state") or "file"
+        if state not in STATES:
+            raise ManagedFilesError("%s: state must be one of %s (is %r)" % (dest, ", ".join(STATES), state))
+        kind = _kind(dest)
+        result = {"dest": dest, "state": state, "changed": False}
+        diff = {"before_header": dest, "after_header": dest, "before": {}, "after": {}}
+
+        if state == "absent":
+            if kind is not None:
+                diff["before"]["state"], diff["after"]["state"] = kind, "absent"
+                if not self.module.check_mode:
+                    self._remove(dest, kind)
+                result["changed"] = True
+            return result, self._diff_or_none(result, diff)
+
+        if state == "directory":
+            if kind not in (None, "directory"):
+                raise ManagedFilesError("%s is a %s, not a directory: remove it, then run again" % (dest, kind))
+            if kind is None:
+                diff["before"]["state"], diff["after"]["state"] = "absent", "directory"
+                result["changed"] = True
+                if not self.module.check_mode:
+                    os.makedirs(dest)
+        else:
+            content = entry.get("content")
+            if content is None:
+                raise ManagedFilesError("%s: a file needs content (or src or template)" % dest)
+            if kind not in (None, "file", "link"):
+                raise ManagedFilesError("%s is a %s, not a file: remove it, then run again" % (dest, kind))
+            wanted = content.encode("utf-8") if not isinstance(content, bytes) else content
+            current = _read(dest) if kind == "file" else None
+            if current != wanted:
+                result["changed"] = True
+                diff["before"] = _text_for_diff(current) if kind != "link" else "(a symbolic link)\n"
+                diff["after"] = _text_for_diff(wanted)
+                if not self.module.check_mode:
+                    self._write(dest, wanted, backup=entry.get("backup") and kind == "file", result=result)
+
+        # In check mode a file that is not there yet has no attributes to compare.
+        if self.module.check_mode and kind is None:
+            return result, self._diff_or_none(result, diff)
+        attributes = self.module.load_file_common_arguments(
+            {"mode": entry.get("mode"), "owner": entry.get("owner"), "group": entry.get("group")}, path=dest)
+        attr_diff = {"before": {}, "after": {}}
+        if self.module.set_fs_attributes_if_different(attributes, False, diff=attr_diff):
+            result["changed"] = True
+            if isinstance(diff["before"], dict):
+                if kind is not None:  # a new path had no attributes before
+                    diff["before"].update(attr_diff["before"])
+                diff["after"].update(attr_diff["after"])
+            else:
+                # Content and attributes in one entry: show the attributes in the headers.
+                diff["before_header"] = "%s %s" % (dest, _attrs(attr_diff["before"]))
+                diff["after_header"] = "%s %s" % (dest, _attrs(attr_diff["after"]))
+        return result, self._diff_or_none(result, diff)
+
+    @staticmethod
+    def _diff_or_none(result, diff):
+        return diff if result["changed"] else None
+
+    def _remove(self, dest, kind):
+        if kind == "directory":
+            try:
+                os.rmdir(dest)
+            except OSError as exc:
+                raise ManagedFilesError("%s is a directory that is not empty (%s): it is not removed"
+                                        % (dest, exc.strerror)) from None
+        else:
+            os.unlink(dest)
+
+    def _write(self, dest, data, backup, result):
+        parent = os.path.dirname(dest) or "."
+        if not os.path.isdir(parent):
+            raise ManagedFilesError("the directory of %s does not exist: list it before the file, as state=directory"
+                                    % dest)
+        if backup:
+            result["backup_file"] = self.module.backup_local(dest)
+        handle, temporary = tempfile.mkstemp(dir=parent, prefix=".managed_files.")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            self.module.atomic_move(temporary, dest, unsafe_writes=False)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+def _attrs(values):
+    return " ".join("%s=%s" % (key, values[key]) for key in sorted(values))

@@ -1,0 +1,177 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to circleci_server.aws
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: managed_files
+short_description: Write many files and directories in one module run, only where they differ
+description:
+  - Brings each entry of O(files) to the wanted state in order, comparing what M(ansible.builtin.copy) and
+    M(ansible.builtin.file) compare (existence, type, content, mode, owner, group) and changing only what differs.
+    A converged host costs one module run for the whole list instead of one or two per file.
+  - A file's content comes from O(files[].content), or from O(files[].src) (a file of the role's C(files/)) or
+    O(files[].template) (a template of the role's C(templates/)), which the action plugin reads or renders on the
+    controller, as M(ansible.builtin.copy) and M(ansible.builtin.template) do.
+  - The task reports changed when any entry changed; RV(changed_paths) lists them. Give entries that should restart
+    different services their own task, so each task's C(notify) fires only for its files.
+  - Content is sent to the host as a module argument. For files that hold secrets, set C(no_log) on the task.
+version_added: "0.1.0"
+author:
+  - circleci_server.aws contributors (@circleci-server-aws)
+options:
+  files:
+    description:
+      - The files and directories, handled in this order (list a directory before the files in it).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      dest:
+        description: Absolute path on the host.
+        type: path
+        required: true
+      state:
+        description:
+          - V(file) writes the content; V(directory) creates the directory (and its parents); V(absent) removes a file,
+            a link or an empty directory.
+        type: str
+        choices: [file, directory, absent]
+        default: file
+      content:
+        description:
+          - The file's content (text). Exactly one of O(files[].content), O(files[].src) and O(files[].template) for
+            a file; all three are ignored for the other states, so one entry can switch between a file and V(absent).
+        type: str
+      src:
+        description:
+          - A file on the controller, looked up like M(ansible.builtin.copy)'s O(ansible.builtin.copy#module:src)
+            (the role's C(files/) first).
+        type: path
+      template:
+        description:
+          - A Jinja template on the controller, looked up and rendered like M(ansible.builtin.template)'s
+            O(ansible.builtin.template#module:src).
+        type: path
+      mode:
+        description: The permissions, as an octal string such as V('0644'). Left as it is when omitted.
+        type: raw
+      owner:
+        description: Owner name. Left as it is when omitted.
+        type: str
+      group:
+        description: Group name. Left as it is when omitted.
+        type: str
+      backup:
+        description: Keep a timestamped copy of a file before replacing its content.
+        type: bool
+        default: false
+attributes:
+  check_mode:
+    description: Reports what would change and changes nothing.
+    support: full
+  diff_mode:
+    description: Shows each changed file's old and new content, and changed attributes (mode, owner, group, state).
+    support: full
+notes:
+  - Writes are atomic (a temporary file in the same directory, then a rename), as M(ansible.builtin.copy) does.
+  - SELinux contexts and file attributes are not managed.
+"""
+
+EXAMPLES = r"""
+- name: Write the chrony configuration and its unit drop-in
+  circleci_server.aws.managed_files:
+    files:
+      - dest: /etc/chrony/chrony.conf
+        template: chrony.conf.j2
+        owner: root
+        group: root
+        mode: "0644"
+      - dest: /etc/systemd/system/chrony.service.d
+        state: directory
+        mode: "0755"
+      - dest: /etc/systemd/system/chrony.service.d/circleci-no-clock-control.conf
+        state: absent
+  notify: Restart chrony
+
+- name: Write the secret hand-off file
+  circleci_server.aws.managed_files:
+    files:
+      - dest: /etc/circle-config/secret_passphrase
+        content: "{{ services_secret_passphrase }}\n"
+        mode: "0600"
+  no_log: true
+"""
+
+RETURN = r"""
+changed_paths:
+  description: The entries that changed (content, attributes, created or removed), in the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/chrony/chrony.conf"]
+results:
+  description: One entry per item of O(files).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    dest:
+      description: The path.
+      type: str
+    state:
+      description: The wanted state.
+      type: str
+    changed:
+      description: Whether this entry changed.
+      type: bool
+    backup_file:
+      description: The backup made before the content was replaced (O(files[].backup)).
+      type: str
+      returned: when a backup was made
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.circleci_server.aws.plugins.module_utils.managed_files import (  # noqa: E402
+    ManagedFiles,
+    ManagedFilesError,
+)
+
+FILE_OPTIONS = dict(
+    dest=dict(type="path", required=True),
+    state=dict(type="str", choices=["file", "directory", "absent"], default="file"),
+    content=dict(type="str"),
+    # src and template are read by the action plugin; the module only ever receives content.
+    src=dict(type="path"),
+    template=dict(type="path"),
+    mode=dict(type="raw"),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+    backup=dict(type="bool", default=False),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(files=dict(type="list", elements="dict", required=True, options=FILE_OPTIONS)),
+        supports_check_mode=True,
+    )
+    for entry in module.params["files"]:
+        if entry["src"] or entry["template"]:
+            module.fail_json(msg="%s: src and template are read on the controller by the managed_files action; "
+                                 "run this module through the action (the task name circleci_server.aws.managed_files)"
+                                 % entry["dest"])
+    try:
+        result = ManagedFiles(module).apply(module.params["files"])
+    except (ManagedFilesError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
