@@ -88,11 +88,12 @@ class Demo:
     """One rehearsal environment. Several can coexist (tests use their own name and subnet)."""
 
     def __init__(self, name="demo", subnet="10.213.0.0/24", prefix=None, nomad_clients=2, hostname=None,
-                 state_dir=None):
+                 state_dir=None, nomad_max=None):
         self.name = name
         self.subnet = subnet
         self.prefix = prefix or f"cci-{name}"
         self.nomad_clients = nomad_clients
+        self.nomad_max = nomad_max or max(nomad_clients, 1)
         self.hostname = hostname or f"circleci.{name}.sandbox.test"
         self.dir = Path(state_dir or TMP / name)
         self.state_file = self.dir / "state.json"
@@ -414,13 +415,22 @@ class Demo:
             host.start(wait=False, files=self.boot_files(instance, user_data))
             booting.append((instance, host))
         for instance, host in booting:
-            # systemd reaches "running" once cloud-init's final stage (the user data) is done.
-            host.wait_running(timeout=180)
+            # systemd reaches "running" once cloud-init's final stage (the user data) is done: for a
+            # client that bootstraps itself that takes minutes, so the emulator does not wait for it
+            # (EC2 does not either); boot hooks run once it is up.
+            threading.Thread(target=self._settle, args=(instance, host), daemon=True,
+                             name=f"settle-{instance['id']}").start()
+        return [instance["id"] for instance, _ in booting]
+
+    def _settle(self, instance, host):
+        try:
+            host.wait_running(timeout=900)
             for hook in self.boot_hooks:
                 hook(instance, host)
             log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
                 f"booted as container {host.name}")
-        return [instance["id"] for instance, _ in booting]
+        except Exception as exc:  # a container removed meanwhile (terminated), or still booting
+            log(f"EC2 emulator: instance {instance['id']}: {exc}")
 
     def reap_instances(self, live_ids):
         listed = sandbox_hosts.docker("ps", "-a", "--filter", f"label={DEMO_LABEL}={self.name}",
@@ -534,7 +544,7 @@ class Demo:
             "circleci_nomad_instance_type": "m5.xlarge",
             "circleci_nomad_min": self.nomad_clients,
             "circleci_nomad_desired": self.nomad_clients,
-            "circleci_nomad_max": max(self.nomad_clients, 1),
+            "circleci_nomad_max": self.nomad_max,
             "circleci_admin_cidrs": [self.subnet],
             "circleci_user_cidrs": [self.subnet],
             "circleci_hostname": self.hostname,
@@ -558,6 +568,11 @@ class Demo:
             "docker_install_method": "distro",
             # A container cannot set the clock (no CAP_SYS_TIME): chrony runs with -x.
             "common_time_control_clock": False,
+            # New clients bootstrap themselves (Debian 12 here, python3 3.11) and reach AWS through the
+            # sandbox's AWS front (the lifecycle hooks stand-in), as the drain agent does.
+            "circleci_fleet_bootstrap_node_os": "debian 12",
+            "circleci_fleet_bootstrap_aws_endpoint": self.instance_aws_endpoint,
+            "nomad_client_drain_autoscaling_endpoint": self.instance_aws_endpoint,
             "circleci_connect_timeout": 180,
             "circleci_validate_timeout": 120,
         }
