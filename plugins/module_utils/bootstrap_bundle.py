@@ -46,18 +46,26 @@ def pack_installed_collection(directory, out_path):
     """An installed collection (MANIFEST.json, FILES.json and the files it lists) as an artifact tarball.
 
     Deterministic (fixed mtimes and owners, gzip without a timestamp): the same content gives the same bytes.
+    An installed copy may lack files its FILES.json lists (the ansible package drops CI files such as
+    .azure-pipelines): the packed FILES.json lists what is there, since ansible-galaxy's install extracts
+    every entry it names.
     """
     with open(os.path.join(directory, "FILES.json"), "rb") as handle:
-        listed = json.loads(handle.read().decode("utf-8"))["files"]
-    names = ["MANIFEST.json", "FILES.json"] + [f["name"] for f in listed if f["name"] != "."]
+        files_json = json.loads(handle.read().decode("utf-8"))
+    present = [f for f in files_json["files"]
+               if f["name"] == "." or os.path.lexists(os.path.join(directory, f["name"]))]
+    files_bytes = json.dumps(dict(files_json, files=present), indent=4, sort_keys=True).encode("utf-8")
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as archive:
-        for name in names:
+        for name in ["MANIFEST.json", "FILES.json"] + [f["name"] for f in present if f["name"] != "."]:
             path = os.path.join(directory, name)
             info = archive.gettarinfo(path, arcname=name)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
             info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
-            if info.isfile():
+            if name == "FILES.json":
+                info.size = len(files_bytes)
+                archive.addfile(info, io.BytesIO(files_bytes))
+            elif info.isfile():
                 with open(path, "rb") as handle:
                     archive.addfile(info, handle)
             else:
