@@ -12,7 +12,7 @@ description:
     naming each piece with its key, sha256 and size. The client's bootstrap
     (C(roles/nomad_client/files/circleci_bootstrap.py)) reads the manifest and checks every piece against it.
   - Pieces are content addressed and never overwritten, so a client that read the previous manifest still
-    finds what it names. A piece is uploaded only when its sha256 (for this collection's tarball: its file
+    finds what it names. A piece is uploaded only when its sha256 (for this collection's tarball, its file
     list's) differs from the published manifest's;
     the manifest is written only when it changed. A second run with the same
     bundle reports C(changed=false).
