@@ -369,3 +369,58 @@ def test_the_bundle_installs_offline_with_hashes_only(tmp_path):
         assert flag in argv
     assert argv[argv.index("--find-links") + 1] == "/b/py3.11"
     assert sys.executable  # the venv is made with the running python3
+
+
+# --- the AWX provisioning callback ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def awx():
+    sys.path.insert(0, str(ROOT / "tests" / "standins"))
+    from awx_api import AwxApiStandin
+
+    server = AwxApiStandin().start()
+    inventory = server.seed("inventories", name="circleci")
+    server.seed("hosts", name="i-0123", inventory=inventory["id"], variables=json.dumps({"ansible_host": "127.0.0.1"}))
+    template = server.seed("job_templates", name="CircleCI Server - configure hosts", inventory=inventory["id"],
+                           host_config_key="k3y-from-s3")
+    yield server, template
+    server.stop()
+
+
+def _awx_bootstrap(tmp_path, server, template, key=b"k3y-from-s3\n"):
+    recorder = Recorder(objects={"bootstrap/awx/host_config_key": key})
+    bootstrap = _bootstrap(tmp_path, recorder, mode="awx",
+                           awx_callback_url=f"{server.url}/api/v2/job_templates/{template['id']}/callback/",
+                           awx_host_config_key_object="bootstrap/awx/host_config_key",
+                           awx_extra_vars={"circleci_prefix": "ci"}, registration_timeout=0)
+    bootstrap.region = "eu-west-1"
+    return bootstrap, recorder
+
+
+def test_the_awx_callback_launches_a_job_for_this_host_only(tmp_path, awx):
+    server, template = awx
+    bootstrap, recorder = _awx_bootstrap(tmp_path, server, template)
+    bootstrap.awx_callback()
+    job = server.one("jobs", job_template=template["id"])
+    assert job["limit"] == "i-0123" and job["launch_type"] == "callback"
+    assert json.loads(job["extra_vars"]) == {"circleci_prefix": "ci"}
+    assert ("GetObject", "b", "bootstrap/awx/host_config_key") in recorder.calls
+
+
+def test_a_wrong_host_config_key_fails_the_step_without_showing_the_key(tmp_path, awx, caplog):
+    server, template = awx
+    bootstrap, _ = _awx_bootstrap(tmp_path, server, template, key=b"wrong-key-0000")
+    with pytest.raises(boot.StepFailed, match="HTTP 403") as failure:
+        bootstrap.awx_callback()
+    assert "wrong-key-0000" not in str(failure.value) and "wrong-key-0000" not in caplog.text
+    assert server.objects("jobs") == []
+
+
+def test_a_host_awx_does_not_know_fails_after_the_retries(tmp_path, awx):
+    server, template = awx
+    with server.store.lock:
+        server.store.table("hosts").clear()
+    bootstrap, _ = _awx_bootstrap(tmp_path, server, template)
+    with pytest.raises(boot.StepFailed, match="awx-callback: HTTP 400: .*No matching host"):
+        bootstrap.awx_callback()

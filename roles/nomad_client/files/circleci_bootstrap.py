@@ -40,7 +40,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 # The shared IMDSv2 / SigV4 / AWS API code: written next to this file by the user data.
@@ -68,6 +67,7 @@ DEFAULTS = {
     "tag_key": "circleci:bootstrap",
     "awx_callback_url": "",  # https://<awx>/api/v2/job_templates/<id>/callback/
     "awx_host_config_key_object": "",  # the S3 key holding the job template's host_config_key
+    "awx_extra_vars": {},  # passed with the callback (the job template's survey answers, e.g. circleci_prefix)
     "awx_validate_certs": True,
     "http_proxy": "",
     "https_proxy": "",
@@ -341,19 +341,20 @@ class Bootstrap:
         except (AwsError, OSError) as exc:
             raise StepFailed("awx-key", "cannot read s3://{}/{}: {}".format(self.config["bucket"], name, exc)) from None
         url = self.config["awx_callback_url"]
-        body = urllib.parse.urlencode({"host_config_key": key}).encode("utf-8")
+        body = json.dumps({"host_config_key": key, "extra_vars": self.config["awx_extra_vars"]}).encode("utf-8")
         context = None
         if url.startswith("https") and not self.config["awx_validate_certs"]:
             import ssl
             context = ssl._create_unverified_context()  # noqa: S323 (the user turned verification off)
         handlers = [urllib.request.HTTPSHandler(context=context)] if context else []
         opener = urllib.request.build_opener(*handlers)
-        # AWX answers 400 while this host is not yet in the job template's inventory (an inventory
-        # update on launch may still run): retry until the registration timeout.
+        # AWX answers 202 when it launched the job, 403 for a wrong key, 400 while no host of the job
+        # template's inventory has this address (an inventory update may still have to find it):
+        # 400 is retried until the registration timeout (AWX API reference, "Job Template Callback").
         until = self.clock() + float(self.config["registration_timeout"])
         while True:
             request = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/x-www-form-urlencoded"})
+                "Content-Type": "application/json"})
             try:
                 with opener.open(request, timeout=30) as response:
                     LOG.info("AWX provisioning callback accepted (HTTP %s)", response.status)

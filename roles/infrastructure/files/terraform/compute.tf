@@ -89,6 +89,7 @@ resource "aws_launch_template" "nomad_clients" {
       deadline                   = var.nomad_bootstrap.deadline
       awx_callback_url           = var.nomad_bootstrap.awx_callback_url
       awx_host_config_key_object = "bootstrap/awx/host_config_key"
+      awx_extra_vars             = { circleci_prefix = var.prefix }
     })
   }))
 
