@@ -330,6 +330,7 @@ class Demo:
             "instance_id": instance["id"], "image_id": described.get("ImageId", ""),
             "instance_type": described.get("InstanceType", ""), "launch_index": described.get("AmiLaunchIndex", 0),
             "local_ipv4": instance["ip"], "local_hostname": described.get("PrivateDnsName") or instance["ip"],
+            "public_ipv4": described.get("PublicIpAddress") or "",
             "mac": interfaces[0].get("MacAddress", "02:00:00:00:00:00"),
             "availability_zone": described.get("Placement", {}).get("AvailabilityZone", f"{REGION}a"),
             "region": REGION, "reservation_id": instance.get("reservation_id", ""),
