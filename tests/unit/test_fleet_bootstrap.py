@@ -313,13 +313,13 @@ def _pieces(tmp_path, build_time=0):
 
 
 def test_publishing_twice_changes_nothing_the_second_time(tmp_path, s3):
-    pieces, tarball, _ = _pieces(tmp_path)
+    pieces, tarball, _node_vars = _pieces(tmp_path)
     bundle = bootstrap_bundle.BootstrapBundle(s3, "ci-bucket")
     first = bundle.publish(pieces, {"common": ["node_vars.json"]})
     assert first["changed"] and sorted(first["uploaded"]) == sorted(p["name"] for p in pieces)
     # The tarball is rebuilt with other bytes (its timestamps), the same files: nothing to upload.
     before = tarball.read_bytes()
-    pieces, _, _ = _pieces(tmp_path, build_time=1234567)
+    pieces = _pieces(tmp_path, build_time=1234567)[0]
     assert tarball.read_bytes() != before
     second = bundle.publish(pieces, {"common": ["node_vars.json"]})
     assert second == {"changed": False, "uploaded": [], "manifest": first["manifest"]}
@@ -329,7 +329,7 @@ def test_publishing_twice_changes_nothing_the_second_time(tmp_path, s3):
 
 
 def test_a_changed_piece_is_uploaded_under_a_new_key_and_the_old_stays(tmp_path, s3):
-    pieces, _, node_vars = _pieces(tmp_path)
+    pieces, _tarball, node_vars = _pieces(tmp_path)
     bundle = bootstrap_bundle.BootstrapBundle(s3, "ci-bucket")
     first = bundle.publish(pieces, {"common": ["node_vars.json"]})
     node_vars.write_text('{"circleci_version": "2.19"}')
@@ -343,7 +343,7 @@ def test_a_changed_piece_is_uploaded_under_a_new_key_and_the_old_stays(tmp_path,
 
 
 def test_check_mode_uploads_nothing(tmp_path, s3):
-    pieces, _, _ = _pieces(tmp_path)
+    pieces = _pieces(tmp_path)[0]
     result = bootstrap_bundle.BootstrapBundle(s3, "ci-bucket", check_mode=True).publish(pieces, {})
     assert result["changed"] and len(result["uploaded"]) == 2
     assert "Contents" not in s3.list_objects_v2(Bucket="ci-bucket")

@@ -254,7 +254,7 @@ class Bootstrap:
         full_env = dict(os.environ, **(env or {}))
         try:
             proc = self._run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
-                             timeout=timeout or max(1.0, self.remaining()))
+                             timeout=timeout or max(1.0, self.remaining()), check=False)
         except subprocess.TimeoutExpired:
             raise StepFailed(step, "did not finish within the bootstrap deadline ({}s)".format(
                 self.config["deadline"])) from None
@@ -413,7 +413,7 @@ class Bootstrap:
             self.registration()
         except Skipped as exc:
             LOG.info("nothing to do: %s", exc)
-            self.report("skipped: " + str(exc).split(" (")[0], None)
+            self.report("skipped: " + str(exc).split(" (", maxsplit=1)[0], None)
             return "skipped"
         except StepFailed as exc:
             LOG.error("bootstrap failed at step %s: %s", exc.step, exc.reason)
