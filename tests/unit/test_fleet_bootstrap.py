@@ -410,7 +410,7 @@ def test_the_awx_callback_launches_a_job_for_this_host_only(tmp_path, awx):
 
 def test_a_wrong_host_config_key_fails_the_step_without_showing_the_key(tmp_path, awx, caplog):
     server, template = awx
-    bootstrap, _ = _awx_bootstrap(tmp_path, server, template, key=b"wrong-key-0000")
+    bootstrap = _awx_bootstrap(tmp_path, server, template, key=b"wrong-key-0000")[0]
     with pytest.raises(boot.StepFailed, match="HTTP 403") as failure:
         bootstrap.awx_callback()
     assert "wrong-key-0000" not in str(failure.value) and "wrong-key-0000" not in caplog.text
@@ -421,6 +421,6 @@ def test_a_host_awx_does_not_know_fails_after_the_retries(tmp_path, awx):
     server, template = awx
     with server.store.lock:
         server.store.table("hosts").clear()
-    bootstrap, _ = _awx_bootstrap(tmp_path, server, template)
+    bootstrap = _awx_bootstrap(tmp_path, server, template)[0]
     with pytest.raises(boot.StepFailed, match="awx-callback: HTTP 400: .*No matching host"):
         bootstrap.awx_callback()
