@@ -70,13 +70,13 @@ resource "aws_launch_template" "nomad_clients" {
     http_put_response_hop_limit = 1
   }
 
-  # cloud-init user data (small: < 16 KB, AWS's limit): writes the bootstrap and the AWS calls it
-  # shares with the drain agent (the nomad_client role's files, gzip+base64), its settings, and
-  # runs it once. It reads the bundle site.yml publishes to s3://<bucket>/bootstrap/ and completes
-  # the launching hook below. No secret is in it (docs/fleet.md).
-  user_data = base64encode(templatefile("${path.module}/nomad_client_user_data.yaml.tpl", {
-    aws_module = base64gzip(file("${path.module}/circleci_aws.py"))
-    bootstrap  = base64gzip(file("${path.module}/circleci_bootstrap.py"))
+  # cloud-init user data: writes the bootstrap and the AWS calls it shares with the drain agent
+  # (the nomad_client role's files), its settings, and runs it once. It reads the bundle site.yml
+  # publishes to s3://<bucket>/bootstrap/ and completes the launching hook below. Gzipped (cloud-init
+  # decompresses gzip user data): about 7 KB of the 16 KB EC2 allows. No secret is in it (docs/fleet.md).
+  user_data = base64gzip(templatefile("${path.module}/nomad_client_user_data.yaml.tpl", {
+    aws_module = file("${path.module}/circleci_aws.py")
+    bootstrap  = file("${path.module}/circleci_bootstrap.py")
     settings = jsonencode({
       mode                       = var.nomad_bootstrap.mode
       bucket                     = aws_s3_bucket.circleci.id
