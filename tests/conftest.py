@@ -29,6 +29,12 @@ from tests.sandbox.paths import COLLECTIONS_ROOT  # noqa: E402
 if str(COLLECTIONS_ROOT) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS_ROOT))
 
+# Ansible's collection finder and plugin loader (once per session, first): templates
+# rendered in unit tests find the collection's own plugins (the data lookup).
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402
+
+init_plugin_loader([str(COLLECTIONS_ROOT)])
+
 
 @pytest.fixture(scope="session")
 def moto_server():

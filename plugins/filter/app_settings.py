@@ -1,25 +1,18 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ``circleci_server.aws.app_settings`` filter (documentation in app_settings.yml next to this file)."""
-import os
-
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.circleci_server.aws.plugins.plugin_utils.data import DataFileError, load_data
 
 try:
     import yaml
 except ImportError:  # pragma: no cover - ansible-core itself needs PyYAML
     yaml = None
 
-# plugins/filter/app_settings.py -> the collection root
-COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-APP_SETTINGS_DATA = os.path.join(COLLECTION_ROOT, "data", "app_settings.yml")
+APP_SETTINGS_DATA = "app_settings.yml"
 TABLES = ("circleci_app_settings", "circleci_hand_off_files")
 PARTS = ("all", "public", "secret")
-
-
-def load_data(path=APP_SETTINGS_DATA):
-    with open(path) as handle:
-        return yaml.safe_load(handle)
 
 
 def as_setting(value):
@@ -40,9 +33,9 @@ def app_settings(inputs, table="circleci_app_settings", part="all", data=None):
     if not isinstance(inputs, dict):
         raise AnsibleFilterError("circleci_server.aws.app_settings: the input must be a dict of install values")
     try:
-        entries = (data if data is not None else load_data())[table]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise AnsibleFilterError("circleci_server.aws.app_settings: cannot read %s from %s: %s"
+        entries = (data if data is not None else load_data(APP_SETTINGS_DATA))[table]
+    except (DataFileError, OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("circleci_server.aws.app_settings: cannot read %s from data/%s: %s"
                                  % (table, APP_SETTINGS_DATA, exc)) from None
     result = {}
     for key, entry in entries.items():

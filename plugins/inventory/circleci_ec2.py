@@ -187,6 +187,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
 from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase  # noqa: E402
 
+from ansible_collections.circleci_server.aws.plugins.module_utils.regions import unknown_regions  # noqa: E402
 from ansible_collections.circleci_server.aws.plugins.plugin_utils.circleci_inventory import (  # noqa: E402
     MISSING,
     ROLE_NOMAD_CLIENT,
@@ -276,13 +277,7 @@ class InventoryModule(AWSInventoryBase):
     def _check_region_names(self, regions):
         if not regions:
             return
-        import boto3  # pylint: disable=import-outside-toplevel
-
-        session = boto3.session.Session()
-        known = set()
-        for partition in session.get_available_partitions():
-            known.update(session.get_available_regions("ec2", partition_name=partition))
-        unknown = [r for r in regions if r not in known]
+        unknown = unknown_regions(regions)
         if unknown:
             self.fail_aws(
                 "unknown region(s) %s in 'regions' (botocore %s knows e.g. us-east-1, eu-west-1); "

@@ -23,6 +23,8 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports missing botoc
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.circleci_server.aws.plugins.module_utils.regions import known_regions
+
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 STATUSES = (OK, WARN, FAIL, SKIP)
 
@@ -84,17 +86,6 @@ def docker_os_problems(release, docker_versions, os_requirements):
         else:
             unknown.append(str(version))
     return problems, unknown
-
-
-def botocore_regions():
-    """EC2 regions botocore's endpoint data knows, over all partitions (may lag behind brand-new regions)."""
-    if botocore is None:
-        return set()
-    session = botocore.session.get_session()
-    known = set()
-    for partition in session.get_available_partitions():
-        known.update(session.get_available_regions("ec2", partition_name=partition))
-    return known
 
 
 def result(name, status, reason):
@@ -258,7 +249,7 @@ class Preflight:
         except Exception as exc:  # pylint: disable=broad-except
             # The real API has no endpoint for a region that does not exist (EndpointConnectionError);
             # moto answers HTTP 500 for it. Either way the reason says whether botocore knows the name.
-            known = botocore_regions()
+            known = known_regions()
             if isinstance(exc, EndpointConnectionError):
                 what = "cannot reach EC2 in %s" % self.region
             else:

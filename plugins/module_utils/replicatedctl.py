@@ -17,6 +17,7 @@ import json
 import os
 import re
 import tempfile
+import time
 
 DEFAULT_HOST = "unix:///var/run/replicated/replicated-cli.sock"
 NO_SUCH_IMAGE = "no such image"
@@ -106,6 +107,39 @@ def masked_settings_diff(current, changes, secret_keys=()):
         before[key] = (MASK if old else "") if secret and old is not None else old
         after[key] = (MASK + " (changed)" if value else "") if secret else value
     return {"before": before, "after": after}
+
+
+class ProtectedSettingsRefused(ReplicatedctlError):
+    """A protected setting (the secret passphrase) would change without confirmation."""
+
+    def __init__(self, keys):
+        self.keys = keys
+        super(ProtectedSettingsRefused, self).__init__(
+            "refusing to change %s: already set in Replicated to another value, and a new value "
+            "makes the secrets CircleCI stored with the old one unreadable. Keep the old value, "
+            "or set confirm_protected_changes (the collection's playbooks: "
+            "circleci_secret_passphrase_change_confirm=true) to change it anyway" % ", ".join(keys))
+
+
+def apply_settings(client, desired, secret_keys=(), check_mode=False, skip_validation=False,
+                   protected=(), confirm_protected=False):
+    """Export the app settings, import only the keys whose values differ (none in check mode).
+
+    The one apply-settings path of replicated_app_config and github_oauth. Returns
+    {changed, changed_keys[, diff]} with secret values masked in the diff; raises
+    ProtectedSettingsRefused when a protected key already set would change unconfirmed.
+    """
+    current = client.app_config_export()
+    changes = settings_changes(current, desired)
+    refused = sorted(key for key in protected if key in changes and current.get(key))
+    if refused and not confirm_protected:
+        raise ProtectedSettingsRefused(refused)
+    result = dict(changed=bool(changes), changed_keys=sorted(changes))
+    if changes:
+        result["diff"] = masked_settings_diff(current, changes, secret_keys)
+        if not check_mode:
+            client.app_config_import(changes, skip_validation=skip_validation, secret_keys=secret_keys)
+    return result
 
 
 class Replicatedctl:
@@ -347,3 +381,72 @@ def client_from_module(module):
             module.fail_json(msg="replicatedctl was not found on PATH or in /usr/local/bin: is Replicated "
                                  "installed on this host? (or set replicatedctl_path)")
     return Replicatedctl(module_runner(module), binary=path, host=module.params["replicatedctl_host"])
+
+
+class AppWaiter:
+    """Drives start/stop and the wait loop over a Replicatedctl client."""
+
+    def __init__(self, client, state, timeout, poll_interval, image_retries, retry_delay, clock=time.time,
+                 sleep=time.sleep):
+        self.client, self.state = client, state
+        self.timeout, self.poll_interval = timeout, poll_interval
+        self.image_retries, self.retry_delay = image_retries, retry_delay
+        self.clock, self.sleep = clock, sleep
+        self.retries_used = 0
+
+    @staticmethod
+    def reached(status, state):
+        return bool(status) and status.get("State") == state and not status.get("IsTransitioning")
+
+    def _command(self):
+        if self.state == "started":
+            self.client.app_start()
+        else:
+            self.client.app_stop()
+
+    def _retry_or_fail(self, reason, deadline):
+        if self.retries_used >= self.image_retries:
+            raise ReplicatedctlError("the app did not start: %s (still after %d retr%s; the images may not be "
+                                     "pulled yet: check `docker images` and the Replicated logs, or raise "
+                                     "image_retries/retry_delay)"
+                                     % (reason, self.retries_used, "y" if self.retries_used == 1 else "ies"))
+        self.retries_used += 1
+        self.sleep(min(self.retry_delay, max(0.0, deadline - self.clock())))
+
+    def run(self, wait=True):
+        start = self.clock()
+        deadline = start + self.timeout
+        status = None
+        while True:
+            try:
+                self._command()
+            except ReplicatedctlError as exc:
+                if self.state == "started" and NO_SUCH_IMAGE in exc.message:
+                    self._retry_or_fail(exc.message, deadline)
+                    continue
+                raise
+            if not wait:
+                return self.client.app_status(), self.clock() - start
+            restart = False
+            while True:
+                status = self.client.app_status()
+                if status is None:
+                    raise ReplicatedctlError("replicatedctl app status lists no app: is the license loaded?")
+                if self.reached(status, self.state):
+                    return status, self.clock() - start
+                error = status.get("Error") or ""
+                if not status.get("IsTransitioning") and error:
+                    if self.state == "started" and NO_SUCH_IMAGE in error:
+                        self._retry_or_fail(error, deadline)
+                        restart = True
+                        break
+                    raise ReplicatedctlError("the app did not reach %s: State=%s, Error=%s"
+                                             % (self.state, status.get("State"), error))
+                if self.clock() >= deadline:
+                    raise ReplicatedctlError("timed out after %ss waiting for the app to be %s: State=%s, "
+                                             "IsTransitioning=%s, Error=%s"
+                                             % (self.timeout, self.state, status.get("State"),
+                                                status.get("IsTransitioning"), error or "none"))
+                self.sleep(self.poll_interval)
+            if not restart:
+                return status, self.clock() - start

@@ -162,10 +162,9 @@ from ansible_collections.circleci_server.aws.plugins.module_utils.github_oauth i
 )
 from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import (  # noqa: E402
     ReplicatedctlError,
+    apply_settings,
     client_from_module,
-    masked_settings_diff,
     replicatedctl_argument_spec,
-    settings_changes,
 )
 
 GHE_TYPES = {"public": "github_type_public", "enterprise": "github_type_enterprise"}
@@ -230,14 +229,8 @@ def main():
     if params["apply_settings"]:
         client = client_from_module(module)
         try:
-            desired = desired_settings(params)
-            current = client.app_config_export()
-            changes = settings_changes(current, desired)
-            result.update(changed=bool(changes), changed_keys=sorted(changes))
-            if changes:
-                result["diff"] = masked_settings_diff(current, changes, ["ghe_client_secret"])
-                if not module.check_mode:
-                    client.app_config_import(changes, secret_keys=["ghe_client_secret"])
+            result.update(apply_settings(client, desired_settings(params), secret_keys=["ghe_client_secret"],
+                                         check_mode=module.check_mode))
         except ReplicatedctlError as exc:
             module.fail_json(msg="the OAuth app is right, but the settings were not applied: %s" % exc.message,
                              **result)

@@ -96,85 +96,14 @@ restarted:
   sample: true
 """
 
-import time  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import (  # noqa: E402
-    NO_SUCH_IMAGE,
+    AppWaiter,
     ReplicatedctlError,
     client_from_module,
     replicatedctl_argument_spec,
 )
-
-
-class AppWaiter:
-    """Drives start/stop and the wait loop over a Replicatedctl client."""
-
-    def __init__(self, client, state, timeout, poll_interval, image_retries, retry_delay, clock=time.time,
-                 sleep=time.sleep):
-        self.client, self.state = client, state
-        self.timeout, self.poll_interval = timeout, poll_interval
-        self.image_retries, self.retry_delay = image_retries, retry_delay
-        self.clock, self.sleep = clock, sleep
-        self.retries_used = 0
-
-    @staticmethod
-    def reached(status, state):
-        return bool(status) and status.get("State") == state and not status.get("IsTransitioning")
-
-    def _command(self):
-        if self.state == "started":
-            self.client.app_start()
-        else:
-            self.client.app_stop()
-
-    def _retry_or_fail(self, reason, deadline):
-        if self.retries_used >= self.image_retries:
-            raise ReplicatedctlError("the app did not start: %s (still after %d retr%s; the images may not be "
-                                     "pulled yet: check `docker images` and the Replicated logs, or raise "
-                                     "image_retries/retry_delay)"
-                                     % (reason, self.retries_used, "y" if self.retries_used == 1 else "ies"))
-        self.retries_used += 1
-        self.sleep(min(self.retry_delay, max(0.0, deadline - self.clock())))
-
-    def run(self, wait=True):
-        start = self.clock()
-        deadline = start + self.timeout
-        status = None
-        while True:
-            try:
-                self._command()
-            except ReplicatedctlError as exc:
-                if self.state == "started" and NO_SUCH_IMAGE in exc.message:
-                    self._retry_or_fail(exc.message, deadline)
-                    continue
-                raise
-            if not wait:
-                return self.client.app_status(), self.clock() - start
-            restart = False
-            while True:
-                status = self.client.app_status()
-                if status is None:
-                    raise ReplicatedctlError("replicatedctl app status lists no app: is the license loaded?")
-                if self.reached(status, self.state):
-                    return status, self.clock() - start
-                error = status.get("Error") or ""
-                if not status.get("IsTransitioning") and error:
-                    if self.state == "started" and NO_SUCH_IMAGE in error:
-                        self._retry_or_fail(error, deadline)
-                        restart = True
-                        break
-                    raise ReplicatedctlError("the app did not reach %s: State=%s, Error=%s"
-                                             % (self.state, status.get("State"), error))
-                if self.clock() >= deadline:
-                    raise ReplicatedctlError("timed out after %ss waiting for the app to be %s: State=%s, "
-                                             "IsTransitioning=%s, Error=%s"
-                                             % (self.timeout, self.state, status.get("State"),
-                                                status.get("IsTransitioning"), error or "none"))
-                self.sleep(self.poll_interval)
-            if not restart:
-                return status, self.clock() - start
 
 
 def main():

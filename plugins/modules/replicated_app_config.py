@@ -99,12 +99,12 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.common.text.converters import to_native  # noqa: E402
 
 from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import (  # noqa: E402
+    ProtectedSettingsRefused,
     ReplicatedctlError,
+    apply_settings,
     client_from_module,
     is_secret_key,
-    masked_settings_diff,
     replicatedctl_argument_spec,
-    settings_changes,
     to_setting_value,
 )
 
@@ -154,21 +154,11 @@ def main():
 
     client = client_from_module(module)
     try:
-        current = client.app_config_export()
-        changes = settings_changes(current, desired)
-        refused = sorted(key for key in params["protected_settings"] if key in changes and current.get(key))
-        if refused and not params["confirm_protected_changes"]:
-            module.fail_json(msg="refusing to change %s: already set in Replicated to another value, and a new value "
-                                 "makes the secrets CircleCI stored with the old one unreadable. Keep the old value, "
-                                 "or set confirm_protected_changes (the collection's playbooks: "
-                                 "circleci_secret_passphrase_change_confirm=true) to change it anyway"
-                                 % ", ".join(refused), refused_keys=refused)
-        result = dict(changed=bool(changes), changed_keys=sorted(changes))
-        if changes:
-            result["diff"] = masked_settings_diff(current, changes, secret_keys)
-            if not module.check_mode:
-                client.app_config_import(changes, skip_validation=params["skip_validation"],
-                                         secret_keys=secret_keys)
+        result = apply_settings(client, desired, secret_keys=secret_keys, check_mode=module.check_mode,
+                                skip_validation=params["skip_validation"], protected=params["protected_settings"],
+                                confirm_protected=params["confirm_protected_changes"])
+    except ProtectedSettingsRefused as exc:
+        module.fail_json(msg=exc.message, refused_keys=exc.keys)
     except ReplicatedctlError as exc:
         module.fail_json(msg="app settings not applied: %s" % exc.message)
     module.exit_json(**result)

@@ -31,28 +31,11 @@ _value:
   type: boolean
 """
 
-import re  # noqa: E402 - after the documentation, as Ansible plugins do
-
-REGION_SHAPE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
-
-
-def known_regions():
-    try:
-        import botocore.session
-    except ImportError:
-        return None
-    session = botocore.session.get_session()
-    regions = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("ec2", partition_name=partition))
-    return regions or None
+from ansible_collections.circleci_server.aws.plugins.module_utils.regions import is_region_name  # noqa: E402
 
 
 def aws_region(value):
-    if not isinstance(value, str) or not REGION_SHAPE.fullmatch(value):
-        return False
-    regions = known_regions()
-    return True if regions is None else value in regions
+    return is_region_name(value)
 
 
 class TestModule(object):

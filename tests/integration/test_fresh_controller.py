@@ -109,7 +109,7 @@ def test_configure_hosts_finds_the_outputs_in_s3(provisioned, tmp_path):
     # Only the outputs are under test here: the input checks are test_bad_inputs.py's.
     # configure_hosts also publishes the clients' bootstrap bundle: for the controller's own python (the
     # Ubuntu 16.04 pins need Galaxy for community.docker 3.x, unreachable here).
-    extra = {"circleci_prefix": PREFIX, "circleci_install_dir": str(install_dir), "circleci_inputs_checked": True,
+    extra = {"circleci_prefix": PREFIX, "circleci_install_dir": str(install_dir), "circleci_checks_done": ["inputs"],
              "circleci_fleet_bootstrap_node_os": "debian 12", **backend_vars(provisioned["server"])}
     result = run_playbook("playbooks/configure_hosts.yml", inventory=hostless_inventory(tmp_path / "hosts.yml"),
                           extra_vars=extra, env=dict(provisioned["env"], ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
@@ -127,7 +127,8 @@ def test_no_outputs_anywhere_stops_before_any_host(provisioned, tmp_path):
                          "          ansible_connection: community.docker.docker\n"
                          "          ansible_host: no-such-container-h17\n")
     never = "ci-never"
-    extra = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never), "circleci_inputs_checked": True,
+    extra = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never),
+             "circleci_checks_done": ["inputs"],
              **backend_vars(provisioned["server"], never)}
     result = run_playbook("playbooks/configure_hosts.yml", inventory=inventory, extra_vars=extra,
                           env=provisioned["env"])
@@ -139,7 +140,8 @@ def test_no_outputs_anywhere_stops_before_any_host(provisioned, tmp_path):
     assert "never-touched" not in output  # no task ran on the host
 
     # Without a backend or record bucket it says which setting is missing.
-    plain = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never), "circleci_inputs_checked": True}
+    plain = {"circleci_prefix": never, "circleci_install_dir": str(tmp_path / never),
+             "circleci_checks_done": ["inputs"]}
     result = run_playbook("playbooks/configure_hosts.yml", inventory=inventory, extra_vars=plain,
                           env=provisioned["env"])
     assert result.rc != 0

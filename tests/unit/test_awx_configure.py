@@ -92,7 +92,7 @@ def test_instance_type_choices_come_from_the_sizing_table_not_a_copy():
     raw = {q["variable"]: q for q in SURVEYS["install"]["spec"]}
     assert raw["circleci_services_instance_type"]["choices"] == "{{ circleci_awx_instance_types }}"
     playbook = (REPO / "playbooks" / "awx_configure.yml").read_text()
-    assert "data/sizing.yml" in playbook and "circleci_awx_instance_types" in playbook
+    assert "lookup('circleci_server.aws.data', 'sizing.yml')" in playbook and "circleci_awx_instance_types" in playbook
 
 
 def test_every_stage_has_a_job_template_with_its_playbook():

@@ -1,6 +1,7 @@
 """The test plugins the infrastructure role validates its inputs with."""
 import pytest
 
+from ansible_collections.circleci_server.aws.plugins.module_utils import regions
 from ansible_collections.circleci_server.aws.plugins.test import aws_region as region_plugin
 from ansible_collections.circleci_server.aws.plugins.test import cidr as cidr_plugin
 
@@ -16,7 +17,7 @@ def test_unknown_regions(value):
 
 
 def test_region_shape_is_the_fallback_without_botocore(monkeypatch):
-    monkeypatch.setattr(region_plugin, "known_regions", lambda: None)
+    monkeypatch.setattr(regions, "known_regions", set)
     assert region_plugin.aws_region("xx-newplace-9")
     assert not region_plugin.aws_region("not a region")
 

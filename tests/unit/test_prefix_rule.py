@@ -1,10 +1,10 @@
-"""The install prefix has one rule, checked in three places that must agree:
-the input checks (playbooks/tasks/check_inputs.yml), the infrastructure role
-(tasks/validate.yml) and Terraform (variables.tf). Its length limit comes from
-the longest AWS name built from it."""
+"""The install prefix has one rule, in the input contract (data/inputs.yml), which every
+entry point checks first; Terraform's variables.tf (which cannot read it) must agree.
+Its length limit comes from the longest AWS name built from it."""
 import re
 
 import pytest
+import yaml
 
 from tests.sandbox.paths import REPO_ROOT
 
@@ -21,11 +21,17 @@ def _rule(path, pattern):
     return re.compile(found[0])
 
 
+CONTRACT = yaml.safe_load((REPO_ROOT / "data" / "inputs.yml").read_text())["inputs"]
 RULES = {
-    "check_inputs.yml": _rule("playbooks/tasks/check_inputs.yml", r"circleci_prefix is match\('([^']+)'\)"),
-    "validate.yml": _rule("roles/infrastructure/tasks/validate.yml", r"infrastructure_prefix is match\('([^']+)'\)"),
+    # The contract's patterns are matched whole (fullmatch), as the check_inputs action does.
+    "inputs.yml": re.compile("^(?:%s)\\Z" % CONTRACT["circleci_prefix"]["pattern"]),
     "variables.tf": _rule("roles/infrastructure/files/terraform/variables.tf", r'regex\("([^"]+)", var\.prefix\)'),
 }
+
+
+def test_no_other_copy_of_the_rule():
+    for path in ("playbooks/tasks/check_inputs.yml", "roles/infrastructure/tasks/validate.yml"):
+        assert "prefix is match" not in (REPO_ROOT / path).read_text(), path
 
 
 def longest_name(prefix):
@@ -44,16 +50,16 @@ SAMPLES = ["a", "ci", "ci-prod", "a" * 20, "a" * 21, "a" * 24, "b" + "-x" * 17 +
 
 
 @pytest.mark.parametrize("sample", SAMPLES)
-def test_the_three_checks_agree(sample):
+def test_the_contract_and_terraform_agree(sample):
     verdicts = {name: bool(rule.match(sample)) for name, rule in RULES.items()}
     assert len(set(verdicts.values())) == 1, verdicts
 
 
 def test_the_limit_is_the_longest_prefix_whose_names_fit_aws():
-    accepted = [n for n in range(1, 80) if RULES["check_inputs.yml"].match("a" * n)]
+    accepted = [n for n in range(1, 80) if RULES["inputs.yml"].match("a" * n)]
     longest = max(accepted)
     assert all(len(name) <= limit for name, limit in longest_name("a" * longest))
     assert any(len(name) > limit for name, limit in longest_name("a" * (longest + 1)))
     assert longest == 36
-    # 21-24 characters: once accepted by the input checks and refused by the role (the bug this guards).
+    # 21-24 characters: once accepted by the input checks and refused by the role (issue 14's bug).
     assert all(RULES[name].match("a" * 24) for name in RULES)

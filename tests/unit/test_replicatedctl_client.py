@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.circleci_server.aws.plugins.module_utils import replicatedctl as rc
-from ansible_collections.circleci_server.aws.plugins.modules.replicated_app import AppWaiter
+from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import AppWaiter
 
 STANDIN = Path(__file__).resolve().parents[1] / "standins" / "replicatedctl.py"
 LICENSE = {"license_id": "lic-123", "channel_name": "Stable", "expiration_time": "2099-01-01T00:00:00Z",
@@ -315,3 +315,43 @@ def test_unparsed_output_of_other_commands_is_shown_masked():
     error = _error_of(client.app_status)
     assert "tok-abcdef1234" not in error.message
     assert "state=started" in error.message
+
+
+class FakeSettingsClient:
+    """app_config_export / app_config_import over a dict, as the Replicatedctl client offers them."""
+
+    def __init__(self, current):
+        self.current, self.imported = dict(current), []
+
+    def app_config_export(self):
+        return dict(self.current)
+
+    def app_config_import(self, values, skip_validation=False, secret_keys=()):
+        self.imported.append(dict(values))
+        self.current.update(values)
+
+
+def test_apply_settings_imports_only_what_differs_and_masks_secrets():
+    from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import apply_settings
+    client = FakeSettingsClient({"hostname": "ci.example.com", "ghe_client_secret": "old-secret-7Kq"})
+    result = apply_settings(client, {"hostname": "ci.example.com", "ghe_client_secret": "new-secret-7Kq"},
+                            secret_keys=["ghe_client_secret"])
+    assert result["changed"] and result["changed_keys"] == ["ghe_client_secret"]
+    assert client.imported == [{"ghe_client_secret": "new-secret-7Kq"}]
+    assert "new-secret-7Kq" not in repr(result["diff"]) and "old-secret-7Kq" not in repr(result["diff"])
+    assert apply_settings(client, {"hostname": "ci.example.com"}) == {"changed": False, "changed_keys": []}
+
+
+def test_apply_settings_check_mode_and_protected_keys():
+    from ansible_collections.circleci_server.aws.plugins.module_utils.replicatedctl import (
+        ProtectedSettingsRefused,
+        apply_settings,
+    )
+    client = FakeSettingsClient({"secret_passphrase": "Old1"})
+    assert apply_settings(client, {"secret_passphrase": "New2"}, check_mode=True, protected=[],
+                          secret_keys=["secret_passphrase"])["changed"]
+    assert client.imported == []
+    with pytest.raises(ProtectedSettingsRefused, match="secret_passphrase"):
+        apply_settings(client, {"secret_passphrase": "New2"}, protected=["secret_passphrase"])
+    assert apply_settings(client, {"secret_passphrase": "New2"}, protected=["secret_passphrase"],
+                          confirm_protected=True)["changed"]

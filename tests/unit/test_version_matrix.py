@@ -5,7 +5,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
-from tests.sandbox.paths import REPO_ROOT
+from tests.sandbox.paths import COLLECTIONS_ROOT, REPO_ROOT
 
 # The collection finder is already set up by the test session; the plugin
 # loader (for the `file` lookup the defaults use) still needs initialising.
@@ -17,7 +17,7 @@ ROWS = VERSIONS["circleci_server_versions"]
 
 def render_default(role, variable, **extra):
     """A role default as Ansible renders it, with role_path set."""
-    init_plugin_loader()
+    init_plugin_loader([str(COLLECTIONS_ROOT)])
     defaults = yaml.safe_load((REPO_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
     # Role files are trusted templates to Ansible; yaml.safe_load's strings are not.
     variables = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in dict(defaults, **extra).items()}
