@@ -221,6 +221,12 @@ def playbook_closure(relative_path, seen=None):
         for role in entry.get("roles") or []:
             name = role.get("role") or role.get("name") if isinstance(role, dict) else role
             text += "\n" + _role_closure(name, seen)
+        # Play vars files (e.g. vars/app_settings.yml, where the license text is defined once).
+        for vars_file in entry.get("vars_files") or []:
+            candidate = (path.parent / vars_file).resolve() if isinstance(vars_file, str) else None
+            if candidate and "{{" not in vars_file and candidate.exists() and candidate not in seen:
+                seen.add(candidate)
+                text += "\n" + candidate.read_text()
         for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
             text += "\n" + _walk_tasks(entry.get(key), path.parent, seen, None)
     return text
