@@ -11,7 +11,7 @@ MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard mol
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.tmp/collections
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv sandbox host-deps lint sanity unit integration molecule test demo demo-clean bench bench-inventory bench-demo build clean
+.PHONY: help venv sandbox host-deps lint sanity unit integration molecule test demo demo-clean bench bench-inventory bench-demo bench-scale build clean
 
 help:
 	@echo "make test   - everything CI runs (lint, sanity, unit, integration, molecule)"
@@ -67,7 +67,7 @@ demo: sandbox
 demo-clean:
 	-$(BIN)/python -m tests.sandbox.demo clean
 
-bench: bench-inventory bench-demo
+bench: bench-inventory bench-demo bench-scale
 
 bench-inventory: venv
 	$(BIN)/python tests/bench/bench_inventory.py
@@ -75,6 +75,10 @@ bench-inventory: venv
 # make demo first vs second run, and 1 vs 8 Nomad clients (tests/bench/bench_demo.py)
 bench-demo: sandbox
 	$(BIN)/python -m tests.bench.bench_demo
+
+# scale.yml 1 -> 8 clients vs configure_hosts.yml on 7 (tests/bench/bench_fleet_scale.py)
+bench-scale: sandbox
+	$(BIN)/python -m tests.bench.bench_fleet_scale
 
 clean:
 	-$(BIN)/python -m tests.sandbox.cli clean-hosts

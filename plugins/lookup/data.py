@@ -4,12 +4,12 @@ from __future__ import absolute_import, division, print_function
 
 DOCUMENTATION = r"""
 name: data
-author: circleci_server.aws contributors
+author: circleci_server.aws contributors (@circleci-server-aws)
 short_description: Read one of the collection's data files (data/*.yml)
 description:
   - Returns the parsed content of a file in the collection's C(data/) directory (port tables, sizing
     tables, version matrix, app settings, IAM actions, the input contract), or its path with O(path=true).
-  - The one way roles and playbooks reach C(data/): no C(role_path ~ '/../../data') paths.
+  - The one way roles and playbooks reach C(data/), instead of paths built from C(role_path).
 options:
   _terms:
     description: Data file names, such as C(versions.yml).

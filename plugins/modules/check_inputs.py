@@ -19,11 +19,13 @@ options:
     elements: str
     choices: [aws, app, github]
     default: [aws, app, github]
-author: circleci_server.aws contributors
+author: circleci_server.aws contributors (@circleci-server-aws)
 attributes:
   check_mode:
+    description: Checks only; the same in check mode.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
 """
 
@@ -50,7 +52,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 
 def main():
-    spec = {"groups": {"type": "list", "elements": "str", "default": ["aws", "app", "github"]}}
+    spec = {"groups": {"type": "list", "elements": "str", "choices": ["aws", "app", "github"],
+                       "default": ["aws", "app", "github"]}}
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     module.fail_json(msg="circleci_server.aws.check_inputs runs as an action on the controller: call it from a play")
 

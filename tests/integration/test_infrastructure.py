@@ -259,17 +259,23 @@ def test_services_policy_is_what_the_app_does(install):
                             {f"arn:aws:ec2:us-east-1:{account}:instance/*",
                              f"arn:aws:ec2:us-east-1:{account}:volume/*"}),
         "Metrics": ({"cloudwatch:PutMetricData", "autoscaling:DescribeAutoScalingGroups"}, {"*"}),
+        # The app (which reads the shutdown queue for 1.0 builders) cannot end a Nomad client's drain.
+        "NotTheNomadClientsLifecycle": ({"autoscaling:CompleteLifecycleAction",
+                                         "autoscaling:RecordLifecycleActionHeartbeat"},
+                                        {f"arn:aws:autoscaling:us-east-1:{account}:autoScalingGroup:*:"
+                                         f"autoScalingGroupName/{PREFIX}-nomad-clients"}),
     }
     assert set(statements) == set(expected)
     for sid, (actions, resources) in expected.items():
         statement = statements[sid]
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"] == ("Deny" if sid == "NotTheNomadClientsLifecycle" else "Allow")
         assert set(_as_list(statement["Action"])) == actions, sid
         assert set(_as_list(statement["Resource"])) == resources, sid
     # Only vm-service's own instances and volumes (the vendor's tag condition).
     assert _condition(statements["VmServiceManage"]) == {
         "StringEquals": {"ec2:ResourceTag/ManagedBy": ["circleci-vm-service"]}}
-    all_actions = {a for st in statements.values() for a in _as_list(st["Action"])}
+    all_actions = {a for st in statements.values() if st["Effect"] == "Allow" for a in _as_list(st["Action"])}
+    assert not {a for a in all_actions if "Lifecycle" in a}
     assert "sts:GetFederationToken" not in all_actions
     assert not {a for a in all_actions if a.endswith(":*") or a == "*"}
     profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]

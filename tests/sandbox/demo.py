@@ -93,7 +93,7 @@ class Demo:
         self.subnet = subnet
         self.prefix = prefix or f"cci-{name}"
         self.nomad_clients = nomad_clients
-        self.nomad_max = nomad_max or max(nomad_clients, 1)
+        self.nomad_max = max(nomad_max or nomad_clients, nomad_clients)  # room to scale out (bench, scale.yml)
         self.hostname = hostname or f"circleci.{name}.sandbox.test"
         self.dir = Path(state_dir or TMP / name)
         self.state_file = self.dir / "state.json"
@@ -545,7 +545,7 @@ class Demo:
             "circleci_nomad_instance_type": "m5.xlarge",
             "circleci_nomad_min": self.nomad_clients,
             "circleci_nomad_desired": self.nomad_clients,
-            "circleci_nomad_max": self.nomad_max,
+            "circleci_nomad_max": max(self.nomad_max, 1),
             "circleci_admin_cidrs": [self.subnet],
             "circleci_user_cidrs": [self.subnet],
             "circleci_hostname": self.hostname,

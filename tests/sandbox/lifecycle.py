@@ -23,6 +23,11 @@ https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html)
 * the hook's notification goes to its SQS NotificationTargetARN when moto holds that queue, in the
   documented message shape (https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html).
 
+moto 5.2.5 also records every Auto Scaling instance as launched from the launch template version the
+group had when it was created (DescribeAutoScalingGroups/Instances ``LaunchTemplate.Version``), although
+it launches from the group's current version; the stand-in notes the group's version when it first sees
+an instance and answers with that.
+
 Not modelled: UpdateAutoScalingGroup lowering DesiredCapacity/MaxSize (forwarded: moto terminates at once),
 scale-in picking instances by AZ balance (moto's order is used), warm pools, hooks on Detach/Standby, and
 EventBridge. While instances are Terminating:Wait after a lower SetDesiredCapacity, the group reports the
@@ -100,8 +105,10 @@ class LifecycleHooksStandIn(AwsProxy):
         self.hook_details = self._load_details()
         self.autoscaling = session.client("autoscaling", endpoint_url=upstream_url)
         self.sqs = session.client("sqs", endpoint_url=upstream_url)
+        self.ec2 = session.client("ec2", endpoint_url=upstream_url)
         self.held = {}  # instance id -> HeldAction
         self.known = set()  # Auto Scaling instances seen (an instance is held only when first seen)
+        self.launched_version = {}  # instance id -> the group's launch template version when first seen
         self.events = []  # (time, instance id, what happened): tests and logs read it
         self.log = log
         self._tick = tick
@@ -192,11 +199,17 @@ class LifecycleHooksStandIn(AwsProxy):
         with self._sync_lock:
             instances = self.autoscaling.describe_auto_scaling_instances()["AutoScalingInstances"]
             live = {i["InstanceId"] for i in instances}
+            versions = {}
             for instance in instances:
                 iid = instance["InstanceId"]
                 if iid in self.known:
                     continue
                 self.known.add(iid)
+                group_name = instance["AutoScalingGroupName"]
+                if group_name not in versions:
+                    versions[group_name] = self._group_template_version(group_name)
+                if versions[group_name]:
+                    self.launched_version[iid] = versions[group_name]
                 if not hold_new:
                     continue
                 for hook in self._hooks(instance["AutoScalingGroupName"], LAUNCHING)[:1]:
@@ -204,6 +217,18 @@ class LifecycleHooksStandIn(AwsProxy):
             for iid in [i for i in self.held if i not in live]:
                 self._record(iid, "left the group while waiting")
                 del self.held[iid]
+
+    def _group_template_version(self, group_name):
+        """The version number the group launches from now (its LaunchTemplate Version, resolved)."""
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])
+        spec = (groups["AutoScalingGroups"] or [{}])[0].get("LaunchTemplate") or {}
+        version = spec.get("Version") or "$Default"
+        if version.isdigit() or not spec.get("LaunchTemplateId"):
+            return version if version.isdigit() else None
+        templates = self.ec2.describe_launch_templates(LaunchTemplateIds=[spec["LaunchTemplateId"]])
+        template = (templates["LaunchTemplates"] or [{}])[0]
+        number = template.get("LatestVersionNumber" if version == "$Latest" else "DefaultVersionNumber")
+        return str(number) if number else None
 
     def _hold(self, instance_id, group, hook, decrement=False):
         action = HeldAction(instance_id, group, hook["LifecycleHookName"], hook["LifecycleTransition"],
@@ -350,7 +375,8 @@ class LifecycleHooksStandIn(AwsProxy):
             return body
         if request.action == "DescribeLifecycleHooks":
             return self._rewrite_hooks(body)
-        if request.action not in ("DescribeAutoScalingInstances", "DescribeAutoScalingGroups") or not self.held:
+        if request.action not in ("DescribeAutoScalingInstances", "DescribeAutoScalingGroups") or not (
+                self.held or self.launched_version):
             return body
         with self._sync_lock:
             states = {iid: a.lifecycle_state for iid, a in self.held.items()}
@@ -362,6 +388,11 @@ class LifecycleHooksStandIn(AwsProxy):
             state = element.find(f"{{{AUTOSCALING_NS}}}LifecycleState")
             if iid is not None and state is not None and iid.text in states:
                 state.text = states[iid.text]
+                changed = True
+            version = element.find(f"{{{AUTOSCALING_NS}}}LaunchTemplate/{{{AUTOSCALING_NS}}}Version")
+            if iid is not None and version is not None and iid.text in self.launched_version \
+                    and version.text != self.launched_version[iid.text]:
+                version.text = self.launched_version[iid.text]
                 changed = True
         return ET.tostring(root, encoding="utf-8", xml_declaration=True) if changed else body
 

@@ -198,8 +198,8 @@ def _walk_tasks(tasks, base, seen, role_tasks):
 
 
 def playbook_closure(relative_path, seen=None):
-    """Text of a playbook plus everything it runs, recursively: imported playbooks,
-    included or imported task files, and roles (play `roles:`, include_role and
+    """Text of a playbook plus everything it runs, recursively: imported playbooks, its plays'
+    vars_files, included or imported task files, and roles (play `roles:`, include_role and
     import_role, meta dependencies) with their defaults, vars, meta and task files."""
     seen = set() if seen is None else seen
     path = (REPO / relative_path).resolve()
@@ -218,6 +218,9 @@ def playbook_closure(relative_path, seen=None):
             candidate = (path.parent / target) if (path.parent / target).exists() else (REPO / target)
             text += "\n" + playbook_closure(candidate.relative_to(REPO), seen)
             continue
+        for vars_file in entry.get("vars_files") or []:  # e.g. configure_hosts.yml's vars/app_settings.yml
+            if isinstance(vars_file, str) and "{{" not in vars_file and (path.parent / vars_file).exists():
+                text += "\n" + (path.parent / vars_file).read_text()
         for role in entry.get("roles") or []:
             name = role.get("role") or role.get("name") if isinstance(role, dict) else role
             text += "\n" + _role_closure(name, seen)

@@ -106,15 +106,16 @@ def test_not_in_a_group_is_quiet(aws, nomad_agent):
     assert _node(addr)["Drain"] is False and aws.calls == []
 
 
-@pytest.mark.parametrize("version, allocation", [
-    # Before 0.8 a drain stops every allocation at once: the build's task takes its kill timeout to exit.
-    ("0.5.6", {"JobID": "circleci-build", "Type": "batch", "KillTimeout": 1.5}),
-    # From 0.8 a batch allocation runs on until it finishes (or the drain deadline).
-    ("0.9.3", {"JobID": "circleci-build", "Type": "batch", "RunsFor": 1.5}),
+@pytest.mark.parametrize("version", [
+    # Before 0.8 a drain would stop every allocation at once: the agent waits for the build, then drains.
+    "0.5.6",
+    # From 0.8 the drain lets a batch allocation run on until it finishes (or the drain deadline).
+    "0.9.3",
 ])
-def test_terminating_drains_waits_heartbeats_then_continues(aws, nomad_agent, caplog, version, allocation):
+def test_terminating_drains_waits_heartbeats_then_continues(aws, nomad_agent, caplog, version):
     addr = nomad_agent(version)
-    alloc = _request(addr + "/v1/standin/allocations", "POST", allocation)
+    alloc = _request(addr + "/v1/standin/allocations", "POST",
+                     {"JobID": "circleci-build", "Type": "batch", "RunsFor": 1.5})
     aws.state = "Terminated"
     caplog.set_level(logging.INFO, logger="circleci-nomad-drain")
     started = time.monotonic()
@@ -130,7 +131,8 @@ def test_terminating_drains_waits_heartbeats_then_continues(aws, nomad_agent, ca
         assert "DrainStrategy" not in node
         assert "nomad node-drain -enable -self -yes" in caplog.text
     allocs = _request(addr + "/v1/node/%s/allocations" % node["ID"])
-    assert [(a["ID"], a["ClientStatus"]) for a in allocs] == [(alloc["ID"], "complete")]
+    # The build ran to its end: the drain never stopped it.
+    assert [(a["ID"], a["ClientStatus"], a["DesiredStatus"]) for a in allocs] == [(alloc["ID"], "complete", "run")]
 
     actions = aws.actions()
     assert actions[-1] == "CompleteLifecycleAction" and actions.count("CompleteLifecycleAction") == 1
@@ -162,6 +164,31 @@ def test_timeout_exceeded_completes_anyway_and_logs_it(aws, nomad_agent, caplog)
     assert aws.calls[-1][2]["LifecycleActionResult"] == "CONTINUE"
     assert "drain timeout of 1s exceeded with allocations still running" in caplog.text
     assert "1 allocation(s) still pending or running" in caplog.text and "stuck-build" in caplog.text
+    # Nomad < 0.8: the drain came after the wait, and stopped what was left.
+    node = _node(addr)
+    assert node["Drain"] is True
+    assert [a["DesiredStatus"] for a in _request(addr + "/v1/node/%s/allocations" % node["ID"])] == ["stop"]
+    assert caplog.text.index("still pending or running") < caplog.text.index("drain enabled on node")
+
+
+def test_before_0_8_no_drain_while_a_build_runs(aws, nomad_agent, caplog):
+    addr = nomad_agent("0.5.6")
+    _request(addr + "/v1/standin/allocations", "POST", {"JobID": "circleci-build", "Type": "batch", "RunsFor": 1.0})
+    aws.state = "Terminated"
+    caplog.set_level(logging.INFO, logger="circleci-nomad-drain")
+    agent = _agent(aws, addr, "0.5.6", drain_timeout=30)
+    seen = []
+    original_sleep = agent.sleep
+
+    def watch(seconds):  # between polls: the node must not be draining yet while the build runs
+        seen.append(_node(addr)["Drain"])
+        original_sleep(seconds)
+
+    agent.sleep = watch
+    assert agent.run(once=True) == "drained"
+    assert seen and not any(seen)
+    assert _node(addr)["Drain"] is True
+    assert "new work can still be placed on this node" in caplog.text
 
 
 def test_names_come_from_configuration_before_tags(aws):

@@ -22,6 +22,10 @@ f-strings, no variable annotations). The loop:
 3. Wait until no allocation of ``GET /v1/node/<id>/allocations`` is pending or running,
    at most ``drain_timeout`` seconds, sending RecordLifecycleActionHeartbeat every
    ``heartbeat_interval`` seconds so the hook does not time out.
+   Before 0.8 a drain stops (migrates) every allocation at once, so there the order of 2 and 3
+   is swapped: wait for the running builds to finish first, then drain (which then stops only
+   what is left when the timeout passed). 0.5-0.7 have no scheduling-eligibility toggle, so new
+   work can still be placed on the node while it waits.
 4. CompleteLifecycleAction with CONTINUE, also when the timeout was exceeded (logged).
 
 AWS calls are Query API requests (Version 2011-01-01) signed with Signature Version 4
@@ -199,9 +203,17 @@ class DrainAgent:
         outcome = "timeout"
         try:
             node_id = self.nomad.node_id()
-            command = self.nomad.drain(node_id, timeout)
-            LOG.info("drain enabled on node %s (Nomad %s; as `%s`)", node_id, self.nomad.agent_version(), command)
-            outcome = self._wait(node_id, started, timeout, autoscaling, asg_name, hook_name, instance_id)
+            if uses_drain_spec(self.nomad.agent_version()):
+                # From 0.8 the drain itself lets batch allocations (builds) run to their end or the deadline.
+                self._drain(node_id, timeout)
+                outcome = self._wait(node_id, started, timeout, autoscaling, asg_name, hook_name, instance_id)
+            else:
+                # Before 0.8 a drain stops every allocation at once: let the builds finish first.
+                LOG.info("Nomad %s stops every allocation when draining: waiting up to %ss for the running "
+                         "ones to finish before the drain (no eligibility toggle before 0.8: new work can "
+                         "still be placed on this node meanwhile)", self.nomad.agent_version(), int(timeout))
+                outcome = self._wait(node_id, started, timeout, autoscaling, asg_name, hook_name, instance_id)
+                self._drain(node_id, timeout)
         except (DrainError, OSError, ValueError) as exc:
             LOG.error("drain failed: %s; completing the lifecycle action anyway", exc)
             outcome = "failed"
@@ -212,6 +224,10 @@ class DrainAgent:
         LOG.info("CompleteLifecycleAction CONTINUE sent for %s after %.0fs (%s)",
                  instance_id, self.clock() - started, outcome)
         return outcome
+
+    def _drain(self, node_id, timeout):
+        command = self.nomad.drain(node_id, timeout)
+        LOG.info("drain enabled on node %s (Nomad %s; as `%s`)", node_id, self.nomad.agent_version(), command)
 
     def _wait(self, node_id, started, timeout, autoscaling, asg_name, hook_name, instance_id):
         interval = float(self.config["poll_interval"])

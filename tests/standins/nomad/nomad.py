@@ -61,7 +61,9 @@ if VERSION.startswith("@"):  # run from the source tree (unit tests): the versio
     VERSION = os.environ.get("NOMAD_STANDIN_VERSION", "0.5.6")
 STANDIN_NOTE = "nomad stand-in, not HashiCorp Nomad"
 REGISTER_INTERVAL = float(os.environ.get("NOMAD_STANDIN_REGISTER_INTERVAL", "5"))
-SERVER_HTTP_PORT = 4646
+# The servers' HTTP port a client registers with (4646, Nomad's default); tests that run several
+# stand-in agents on one machine move it (stand-in only).
+SERVER_HTTP_PORT = int(os.environ.get("NOMAD_STANDIN_SERVER_HTTP_PORT", "4646"))
 
 # --- HCL subset parser -------------------------------------------------------
 

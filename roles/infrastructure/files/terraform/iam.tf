@@ -142,6 +142,20 @@ data "aws_iam_policy_document" "circleci" {
     actions   = ["cloudwatch:PutMetricData", "autoscaling:DescribeAutoScalingGroups"]
     resources = ["*"]
   }
+
+  # CircleCI 2.x reads the shutdown queue for its 1.0 builders and completes
+  # lifecycle actions (enterprise-setup modules/legacy-builder: a terminating
+  # hook to the same queue; templates/circleci_policy.tpl grants
+  # autoscaling:CompleteLifecycleAction on "*"). Seeing a Nomad client's
+  # message, it could end that client's drain early. Nothing above allows it;
+  # the explicit deny also wins over a policy attached to this role later
+  # (the vendor's, say). The drain agent on the client completes the action.
+  statement {
+    sid       = "NotTheNomadClientsLifecycle"
+    effect    = "Deny"
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    resources = [local.nomad_asg_arn]
+  }
 }
 
 resource "aws_iam_role" "circleci" {
