@@ -11,7 +11,8 @@ teardown destroys from the S3 state and the record, snapshotting the Services
 root volume first.
 
 The backend's endpoint settings point it at moto: test-side values of
-circleci_terraform_backend_config (the provider's come from the override
+circleci_terraform_backend_config (with a key pair, which the -vvv provision
+and the teardown must not show) (the provider's come from the override
 file, tests/integration/infrastructure_support.py).
 """
 import json
@@ -24,6 +25,9 @@ from tests.sandbox.ansible import run_playbook
 
 PREFIX = "ci-fresh"
 STATE_BUCKET = "circleci-tfstate-test"
+# Backend settings may hold credentials; they go to `terraform init` as
+# -backend-config values and must never reach the log (docs/secrets.md).
+BACKEND_SECRET = "FreshBackendSecret7Kq0123456789"
 TIMES = {}
 
 
@@ -41,6 +45,9 @@ def backend_vars(server, prefix=PREFIX):
             "skip_credentials_validation": True,
             "skip_requesting_account_id": True,
             "skip_metadata_api_check": True,
+            # moto takes any key pair.
+            "access_key": "AKIAFRESHBACKEND7KQ",
+            "secret_key": BACKEND_SECRET,
         },
     }
 
@@ -67,9 +74,10 @@ def provisioned(moto_server, terraform_bin, tmp_path_factory):
     extra = install_vars(PREFIX, install_dir, account, circleci_nomad_desired=1, **backend_vars(moto_server))
     env = moto_server.env()
     start = time.monotonic()
-    first = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env)
-    TIMES["provision (S3 backend)"] = time.monotonic() - start
+    first = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env, verbosity=3)
+    TIMES["provision (S3 backend, -vvv)"] = time.monotonic() - start
     assert first.rc == 0, str(first)
+    assert BACKEND_SECRET not in first.output()
     start = time.monotonic()
     second = run_playbook("playbooks/provision.yml", extra_vars=extra, env=env)
     TIMES["second provision"] = time.monotonic() - start
@@ -164,6 +172,7 @@ def test_teardown_from_a_fresh_controller_snapshots_and_destroys(provisioned, tm
     result = run_playbook("playbooks/teardown.yml", extra_vars=extra, env=provisioned["env"])
     TIMES["teardown from a fresh controller"] = time.monotonic() - start
     assert result.rc == 0, str(result)
+    assert BACKEND_SECRET not in result.output()
 
     snapshots = ec2.describe_snapshots(Filters=[{"Name": "tag:circleci:install", "Values": [PREFIX]}])["Snapshots"]
     assert [s["VolumeId"] for s in snapshots] == [root_volume]

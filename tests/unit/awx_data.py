@@ -224,12 +224,10 @@ def playbook_closure(relative_path, seen=None):
         for role in entry.get("roles") or []:
             name = role.get("role") or role.get("name") if isinstance(role, dict) else role
             text += "\n" + _role_closure(name, seen)
-        # Play vars files (e.g. vars/app_settings.yml, where the license text is defined once).
+        # A play's vars_files (e.g. playbooks/vars/app_settings.yml reads the license).
         for vars_file in entry.get("vars_files") or []:
-            candidate = (path.parent / vars_file).resolve() if isinstance(vars_file, str) else None
-            if candidate and "{{" not in vars_file and candidate.exists() and candidate not in seen:
-                seen.add(candidate)
-                text += "\n" + candidate.read_text()
+            if isinstance(vars_file, str) and "{{" not in vars_file and (path.parent / vars_file).exists():
+                text += "\n" + (path.parent / vars_file).read_text()
         for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
             text += "\n" + _walk_tasks(entry.get(key), path.parent, seen, None)
     return text

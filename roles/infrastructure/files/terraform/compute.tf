@@ -3,8 +3,8 @@ resource "aws_instance" "services" {
   instance_type               = var.services_instance_type
   key_name                    = var.key_name
   subnet_id                   = var.subnet_id
-  vpc_security_group_ids      = [aws_security_group.services.id]
-  iam_instance_profile        = aws_iam_instance_profile.circleci.name
+  vpc_security_group_ids      = [aws_security_group.circleci["services"].id]
+  iam_instance_profile        = aws_iam_instance_profile.instance["services"].name
   associate_public_ip_address = var.services_associate_public_ip
   disable_api_termination     = var.services_termination_protection
 
@@ -44,11 +44,11 @@ resource "aws_launch_template" "nomad_clients" {
   image_id               = local.ami_id
   instance_type          = var.nomad_instance_type
   key_name               = var.key_name
-  vpc_security_group_ids = [aws_security_group.nomad_clients.id]
+  vpc_security_group_ids = [aws_security_group.circleci["nomad_clients"].id]
 
   # The clients' own minimal profile, never the Services machine's (iam.tf).
   iam_instance_profile {
-    name = aws_iam_instance_profile.nomad_client.name
+    name = aws_iam_instance_profile.instance["nomad_client"].name
   }
 
   block_device_mappings {

@@ -158,23 +158,6 @@ data "aws_iam_policy_document" "circleci" {
   }
 }
 
-resource "aws_iam_role" "circleci" {
-  name               = "${var.prefix}-circleci"
-  assume_role_policy = data.aws_iam_policy_document.assume_circleci.json
-  tags               = local.tags
-}
-
-resource "aws_iam_role_policy" "circleci" {
-  name   = "${var.prefix}-circleci"
-  role   = aws_iam_role.circleci.id
-  policy = data.aws_iam_policy_document.circleci.json
-}
-
-resource "aws_iam_instance_profile" "circleci" {
-  name = "${var.prefix}-circleci"
-  role = aws_iam_role.circleci.name
-}
-
 # The Nomad clients' role: what a bootstrap and drain agent on the host
 # needs, nothing a build could use against the install (IMDSv2 with one hop
 # keeps builds from the credentials anyway; compute.tf).
@@ -235,21 +218,79 @@ data "aws_iam_policy_document" "nomad_client" {
   }
 }
 
-resource "aws_iam_role" "nomad_client" {
-  name               = "${var.prefix}-nomad-client"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+# Each machine role's role, inline policy (named like the role) and instance
+# profile, keyed by the circleci:role tag of the machines that carry it. The
+# names are the ones each got when it was written out on its own: IAM cannot
+# rename a role or profile, so a new name would replace them.
+locals {
+  instance_roles = {
+    services = {
+      name   = "${var.prefix}-circleci"
+      trust  = data.aws_iam_policy_document.assume_circleci.json
+      policy = data.aws_iam_policy_document.circleci.json
+    }
+    nomad_client = {
+      name   = "${var.prefix}-nomad-client"
+      trust  = data.aws_iam_policy_document.assume_ec2.json
+      policy = data.aws_iam_policy_document.nomad_client.json
+    }
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  for_each = local.instance_roles
+
+  name               = each.value.name
+  assume_role_policy = each.value.trust
   tags               = local.tags
 }
 
-resource "aws_iam_role_policy" "nomad_client" {
-  name   = "${var.prefix}-nomad-client"
-  role   = aws_iam_role.nomad_client.id
-  policy = data.aws_iam_policy_document.nomad_client.json
+resource "aws_iam_role_policy" "instance" {
+  for_each = local.instance_roles
+
+  name   = each.value.name
+  role   = aws_iam_role.instance[each.key].id
+  policy = each.value.policy
 }
 
-resource "aws_iam_instance_profile" "nomad_client" {
-  name = "${var.prefix}-nomad-client"
-  role = aws_iam_role.nomad_client.name
+resource "aws_iam_instance_profile" "instance" {
+  for_each = local.instance_roles
+
+  name = each.value.name
+  role = aws_iam_role.instance[each.key].name
+}
+
+# Installs made before these were one for_each (each written out on its own)
+# keep their roles and profiles: Terraform moves them in the state, nothing in
+# AWS changes (docs/infrastructure.md, "Upgrading an install").
+moved {
+  from = aws_iam_role.circleci
+  to   = aws_iam_role.instance["services"]
+}
+
+moved {
+  from = aws_iam_role_policy.circleci
+  to   = aws_iam_role_policy.instance["services"]
+}
+
+moved {
+  from = aws_iam_instance_profile.circleci
+  to   = aws_iam_instance_profile.instance["services"]
+}
+
+moved {
+  from = aws_iam_role.nomad_client
+  to   = aws_iam_role.instance["nomad_client"]
+}
+
+moved {
+  from = aws_iam_role_policy.nomad_client
+  to   = aws_iam_role_policy.instance["nomad_client"]
+}
+
+moved {
+  from = aws_iam_instance_profile.nomad_client
+  to   = aws_iam_instance_profile.instance["nomad_client"]
 }
 
 # What Auto Scaling assumes to publish the Nomad clients' lifecycle

@@ -40,23 +40,23 @@ output "queue_url" {
 }
 
 output "iam_role_name" {
-  value = aws_iam_role.circleci.name
+  value = aws_iam_role.instance["services"].name
 }
 
 output "instance_profile_name" {
-  value = aws_iam_instance_profile.circleci.name
+  value = aws_iam_instance_profile.instance["services"].name
 }
 
 output "nomad_client_iam_role_name" {
-  value = aws_iam_role.nomad_client.name
+  value = aws_iam_role.instance["nomad_client"].name
 }
 
 output "nomad_client_instance_profile_name" {
-  value = aws_iam_instance_profile.nomad_client.name
+  value = aws_iam_instance_profile.instance["nomad_client"].name
 }
 
 output "nomad_client_instance_profile_arn" {
-  value = aws_iam_instance_profile.nomad_client.arn
+  value = aws_iam_instance_profile.instance["nomad_client"].arn
 }
 
 output "services_http_tokens" {
@@ -64,7 +64,7 @@ output "services_http_tokens" {
 }
 
 output "vm_security_group_id" {
-  value = aws_security_group.vm.id
+  value = aws_security_group.circleci["vm"].id
 }
 
 output "subnet_id" {

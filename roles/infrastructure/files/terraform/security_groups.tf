@@ -16,17 +16,32 @@ locals {
     anywhere = ["0.0.0.0/0"]
   }
 
-  # security group -> port table in ports.yml
-  port_tables = {
-    services      = local.ports.services
-    nomad_clients = local.ports.nomad_clients
-    vm            = local.ports.vm_service
+  # One security group per port table of ports.yml. Names and descriptions
+  # are the ones the groups got when each was its own resource: AWS cannot
+  # change a group's description, so a new one would replace the group.
+  security_groups = {
+    services = {
+      table       = local.ports.services
+      name        = "${var.prefix}-services"
+      description = "CircleCI Services machine (${var.prefix})"
+    }
+    nomad_clients = {
+      table       = local.ports.nomad_clients
+      name        = "${var.prefix}-nomad-clients"
+      description = "CircleCI Nomad clients (${var.prefix})"
+    }
+    # For the VMs vm-service starts (machine executor, remote Docker).
+    vm = {
+      table       = local.ports.vm_service
+      name        = "${var.prefix}-vm"
+      description = "CircleCI vm-service machines (${var.prefix})"
+    }
   }
 
   table_rules = {
-    for group, table in local.port_tables : group => {
+    for group, sg in local.security_groups : group => {
       for direction in ["inbound", "outbound"] : direction => [
-        for row in lookup(table, direction, []) : {
+        for row in lookup(sg.table, direction, []) : {
           protocol = row.protocol
           port     = tostring(row.port)
           cidrs    = local.cidrs_by_class[direction == "inbound" ? row.source : row.destination]
@@ -90,14 +105,16 @@ locals {
   }
 }
 
-resource "aws_security_group" "services" {
-  name        = "${var.prefix}-services"
-  description = "CircleCI Services machine (${var.prefix})"
+resource "aws_security_group" "circleci" {
+  for_each = local.security_groups
+
+  name        = each.value.name
+  description = each.value.description
   vpc_id      = var.vpc_id
-  tags        = merge(local.tags, { Name = "${var.prefix}-services" })
+  tags        = merge(local.tags, { Name = each.value.name })
 
   dynamic "ingress" {
-    for_each = local.open_rules.services.inbound
+    for_each = local.open_rules[each.key].inbound
     content {
       protocol    = ingress.value.protocol
       from_port   = ingress.value.from_port
@@ -108,7 +125,7 @@ resource "aws_security_group" "services" {
   }
 
   dynamic "egress" {
-    for_each = local.open_rules.services.outbound
+    for_each = local.open_rules[each.key].outbound
     content {
       protocol    = egress.value.protocol
       from_port   = egress.value.from_port
@@ -119,61 +136,20 @@ resource "aws_security_group" "services" {
   }
 }
 
-resource "aws_security_group" "nomad_clients" {
-  name        = "${var.prefix}-nomad-clients"
-  description = "CircleCI Nomad clients (${var.prefix})"
-  vpc_id      = var.vpc_id
-  tags        = merge(local.tags, { Name = "${var.prefix}-nomad-clients" })
-
-  dynamic "ingress" {
-    for_each = local.open_rules.nomad_clients.inbound
-    content {
-      protocol    = ingress.value.protocol
-      from_port   = ingress.value.from_port
-      to_port     = ingress.value.to_port
-      cidr_blocks = ingress.value.cidrs
-      description = ingress.value.use
-    }
-  }
-
-  dynamic "egress" {
-    for_each = local.open_rules.nomad_clients.outbound
-    content {
-      protocol    = egress.value.protocol
-      from_port   = egress.value.from_port
-      to_port     = egress.value.to_port
-      cidr_blocks = egress.value.cidrs
-      description = egress.value.use
-    }
-  }
+# Installs made before the groups were one resource (each its own resource
+# block) keep their groups: Terraform moves them in the state, nothing in AWS
+# changes (docs/infrastructure.md, "Upgrading an install").
+moved {
+  from = aws_security_group.services
+  to   = aws_security_group.circleci["services"]
 }
 
-# For the VMs vm-service starts (machine executor, remote Docker).
-resource "aws_security_group" "vm" {
-  name        = "${var.prefix}-vm"
-  description = "CircleCI vm-service machines (${var.prefix})"
-  vpc_id      = var.vpc_id
-  tags        = merge(local.tags, { Name = "${var.prefix}-vm" })
+moved {
+  from = aws_security_group.nomad_clients
+  to   = aws_security_group.circleci["nomad_clients"]
+}
 
-  dynamic "ingress" {
-    for_each = local.open_rules.vm.inbound
-    content {
-      protocol    = ingress.value.protocol
-      from_port   = ingress.value.from_port
-      to_port     = ingress.value.to_port
-      cidr_blocks = ingress.value.cidrs
-      description = ingress.value.use
-    }
-  }
-
-  dynamic "egress" {
-    for_each = local.open_rules.vm.outbound
-    content {
-      protocol    = egress.value.protocol
-      from_port   = egress.value.from_port
-      to_port     = egress.value.to_port
-      cidr_blocks = egress.value.cidrs
-      description = egress.value.use
-    }
-  }
+moved {
+  from = aws_security_group.vm
+  to   = aws_security_group.circleci["vm"]
 }

@@ -1,3 +1,8 @@
+# Values that data/ owns (sizing: data/sizing.yml through the sizing filter;
+# the Ubuntu release and IMDS setting: data/versions.yml) have no default
+# here: the infrastructure role always writes them into terraform.tfvars, so
+# there is one copy of each. Defaults below are for values data/ does not own.
+
 variable "prefix" {
   description = "Install name: prefixes every resource, value of tag circleci:install."
   type        = string
@@ -40,9 +45,6 @@ variable "ami_id" {
 variable "ubuntu_ami_name_filter" {
   description = "Name filter for the Canonical AMI lookup (owner 099720109477) when ami_id is empty; the role derives it from the version matrix's Ubuntu release."
   type        = string
-  # CircleCI Server 2.16's release (data/versions.yml): Ubuntu 16.04, whose
-  # packages carry the pinned Docker 17.x.
-  default = "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*"
 }
 
 variable "root_device_name" {
@@ -52,20 +54,18 @@ variable "root_device_name" {
 }
 
 variable "services_instance_type" {
-  type    = string
-  default = "m5.2xlarge"
+  description = "Instance type of the Services machine (the sizing filter's services.instance_type: data/sizing.yml)."
+  type        = string
 }
 
 variable "services_root_volume_gb" {
   description = "Root volume of the Services machine (the sizing filter's services.root_volume_gb: data/sizing.yml, at least 150)."
   type        = number
-  default     = 150
 }
 
 variable "services_http_tokens" {
-  description = "IMDS on the Services machine: optional (IMDSv1 allowed) or required (IMDSv2 only); from the version matrix."
+  description = "IMDS on the Services machine: optional (IMDSv1 allowed) or required (IMDSv2 only); from the version matrix (data/versions.yml)."
   type        = string
-  default     = "optional"
   validation {
     condition     = contains(["optional", "required"], var.services_http_tokens)
     error_message = "services_http_tokens must be optional or required."
@@ -84,30 +84,28 @@ variable "services_associate_public_ip" {
 }
 
 variable "nomad_instance_type" {
-  type    = string
-  default = "m5.xlarge"
+  description = "Instance type of the Nomad clients (the sizing filter's nomad.instance_type: data/sizing.yml)."
+  type        = string
 }
 
 variable "nomad_root_volume_gb" {
   description = "Root volume of each Nomad client (data/sizing.yml, nomad_client_minimum.disk_gb)."
   type        = number
-  default     = 100
 }
 
 variable "nomad_min" {
-  type    = number
-  default = 1
+  description = "Fewest Nomad clients (the sizing filter's nomad.min: data/sizing.yml)."
+  type        = number
 }
 
 variable "nomad_max" {
-  type    = number
-  default = 5
+  description = "Most Nomad clients (the sizing filter's nomad.max: data/sizing.yml)."
+  type        = number
 }
 
 variable "nomad_desired" {
-  description = "The group's desired capacity when it is created; later changes of this value are ignored (scaling owns it)."
+  description = "The group's desired capacity when it is created; later changes of this value are ignored (scaling owns it); the sizing filter's nomad.desired (data/sizing.yml)."
   type        = number
-  default     = 1
 }
 
 variable "nomad_drain_heartbeat_timeout" {

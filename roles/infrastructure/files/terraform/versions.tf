@@ -2,7 +2,7 @@
 # circleci_server.aws.infrastructure from a per-install working directory;
 # data/ports.yml is copied next to these files as ports.yml.
 terraform {
-  required_version = ">= 1.0"
+  required_version = ">= 1.1" # moved blocks (security_groups.tf, iam.tf)
   required_providers {
     aws = {
       source = "hashicorp/aws"
