@@ -109,6 +109,11 @@ previous_license_id:
   returned: success
   type: str
   sample: ""
+previous_expiration_time:
+  description: When the license loaded before the run expires (empty when none is loaded or it does not expire).
+  returned: success
+  type: str
+  sample: "2026-12-31T00:00:00Z"
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -168,7 +173,8 @@ def main():
         wanted_id = params["license_id"] or license_id_of(content)
         loaded_id = (loaded or {}).get("LicenseID", "")
         load, reason = license_decision(loaded, wanted_id, fingerprint, record, params["force"])
-        result = dict(changed=load, previous_license_id=loaded_id, reason=reason)
+        result = dict(changed=load, previous_license_id=loaded_id, reason=reason,
+                      previous_expiration_time=(loaded or {}).get("ExpirationTime", ""))
         if not load:
             result.update(summary(loaded))
             if not module.check_mode and (record.get("sha256") != fingerprint or record.get("license_id") != loaded_id):

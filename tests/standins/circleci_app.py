@@ -14,7 +14,10 @@ None of that can be fetched here, so this one process plays the part:
   first start), 8585, 7171 and 3001 (HTTP, each saying what it stands for),
   and runs the Nomad stand-in (tests/standins/nomad/nomad.py) as the Nomad
   server on 4646/4647, with which the clients register;
-* when the app stops, it closes them again.
+* when the app stops, it closes them again;
+* it keeps its "app data" under <data-dir>/data (app.json: when this app's
+  data was first created and for which hostname), which the replicatedctl
+  stand-in's snapshots carry, as Replicated's snapshots carry the app's data.
 
 Every answer says it is a stand-in. Stdlib only (runs on the test hosts).
 
@@ -118,8 +121,18 @@ class App:
             os.chmod(key, 0o600)
         return cert, key
 
+    def _app_data(self):
+        """Created once; a restored snapshot brings the old one back (tests compare it)."""
+        path = os.path.join(self.data_dir, "data", "app.json")
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump({"standin": NOTICE, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                           "created_ns": time.time_ns(), "hostname": self.hostname()}, handle)
+
     def start(self):
         os.makedirs(self.data_dir, exist_ok=True)
+        self._app_data()
         for port, what in PLAIN_PORTS.items():
             self._serve(ThreadingHTTPServer(("0.0.0.0", port), handler_for(port, what, self)))
         httpd = ThreadingHTTPServer(("0.0.0.0", TLS_PORT), handler_for(TLS_PORT, "web app (HTTPS)", self))

@@ -12,7 +12,34 @@ uses, with the documented argument forms and JSON output shapes:
   app start [--attach] | app stop [--attach] | app status [-o json]
   console-auth import [--format json] < {"Password": {"Password": "..."}}
   console-auth export [-o json]
+  snapshot start [--wait] [--exclude-app-data] STORE
+  snapshot ls [-o json] [-q] STORE
+  snapshot restore ID [--dismiss-preflight-checks] [--node-timeout N] STORE
   version
+
+Snapshots (replicatedctl reference: help.replicated.com/api/replicatedctl/
+replicatedctl_snapshot, _snapshot_start, _snapshot_ls, _snapshot_restore).
+STORE is the documented store flags: `--store s3 --s3-bucket B --s3-folder F
+--s3-region R [--s3-compatible-endpoint URL] [--s3-key-id K --s3-secret-key S]`
+or `--store local --path DIR`. The stand-in never reaches real AWS: with
+--store s3 it needs --s3-compatible-endpoint (the tests' moto), where it PUTs,
+GETs and lists objects path-style, signed with AWS Signature Version 4
+(docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html) with
+--s3-key-id/--s3-secret-key, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+from its environment, else the stand-in's placeholder key (moto checks no
+signature; real Replicated would use the instance's credentials).
+A snapshot is one object/file `<folder>/standin-snapshots/<id>.json` holding
+Replicated's data (license, app config, console auth) and, unless
+--exclude-app-data, the app's data (the files under the app data directory,
+env REPLICATEDCTL_STANDIN_APP_DATA, default /var/lib/circleci-app-standin/data;
+the CircleCI app stand-in keeps its data there). Real Replicated's layout in
+the destination is not documented and is not imitated.
+`snapshot ls -o json` prints a JSON array; the only documented readers of it
+(HashiCorp's Terraform Enterprise recovery scripts: `sort_by(.finished) |
+.[-1].id`) read `id` and `finished`, which the stand-in fills; `started` and
+`appData` are the stand-in's own. `snapshot restore` puts the license,
+settings, console auth and app data back and leaves the app stopped (the
+restore scripts start it afterwards).
 
 Every run prints a one-line stand-in notice on stderr. `--host URL` is
 accepted anywhere, like the real CLI's global flag.
@@ -57,6 +84,7 @@ Console passwords are kept only as a SHA-256 in the state file.
 """
 import base64
 import hmac
+import datetime as _dt
 import zlib
 import contextlib
 import datetime
@@ -67,9 +95,15 @@ import os
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ElementTree
 
 DEFAULT_HOST = "unix:///var/run/replicated/replicated-cli.sock"
 DEFAULT_STATE = "/var/lib/replicated-standin/state.json"
+DEFAULT_APP_DATA = "/var/lib/circleci-app-standin/data"
 APP_ID = "standin-circleci-app-id"
 NOTICE = "replicatedctl STAND-IN (tests/standins/replicatedctl.py): not Replicated's CLI"
 
@@ -187,7 +221,9 @@ def parse_args(argv):
     words, flags = [], {}
     i = 0
     value_flags = {"--host", "-o", "--output", "--format", "--value", "--data", "--airgap-package", "--template",
-                   "--type"}
+                   "--type", "--store", "--path", "--s3-bucket", "--s3-folder", "--s3-region", "--s3-key-id",
+                   "--s3-secret-key", "--s3-compatible-endpoint", "--s3-server-side-encryption",
+                   "--s3-sse-kms-key-id", "--node-timeout"}
     while i < len(argv):
         arg = argv[i]
         if arg.startswith("-"):
@@ -400,6 +436,189 @@ def cmd_console_auth(state, words, flags):
         raise CliError('unknown command "%s" for "replicatedctl console-auth"' % sub)
 
 
+def flag(flags, name, default=None):
+    return (flags.get(name) or [default])[-1]
+
+
+def sigv4_headers(method, url, body, region, key_id, secret):
+    """AWS Signature Version 4 headers for one S3 request (payload hashed, path-style URL)."""
+    parts = urllib.parse.urlsplit(url)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    payload = hashlib.sha256(body or b"").hexdigest()
+    headers = {"host": parts.netloc, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
+    query = "&".join("%s=%s" % (urllib.parse.quote(k, safe="-_.~"), urllib.parse.quote(v, safe="-_.~"))
+                     for k, v in sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)))
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join([method, parts.path or "/", query,
+                           "".join("%s:%s\n" % (k, headers[k]) for k in sorted(headers)), signed, payload])
+    scope = "%s/%s/s3/aws4_request" % (day, region)
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + secret).encode()
+    for part in (day, region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["Authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
+                                % (key_id, scope, signed, signature))
+    del headers["host"]  # urllib sends it
+    return headers
+
+
+class SnapshotStore:
+    """Where snapshots go: an S3-compatible endpoint (path-style, unsigned) or a local directory."""
+
+    def __init__(self, flags):
+        self.kind = flag(flags, "--store")
+        if self.kind == "s3":
+            self.bucket = flag(flags, "--s3-bucket")
+            self.folder = (flag(flags, "--s3-folder") or "").strip("/")
+            self.endpoint = flag(flags, "--s3-compatible-endpoint")
+            if not self.bucket or not flag(flags, "--s3-region"):
+                raise CliError("s3 store needs --s3-bucket and --s3-region")
+            if not self.endpoint:
+                raise CliError("the stand-in reaches no real AWS: give --s3-compatible-endpoint")
+            self.endpoint = self.endpoint.rstrip("/")
+            self.region = flag(flags, "--s3-region")
+            self.key_id = flag(flags, "--s3-key-id") or os.environ.get("AWS_ACCESS_KEY_ID") or "STANDINKEY"
+            self.secret = flag(flags, "--s3-secret-key") or os.environ.get("AWS_SECRET_ACCESS_KEY") or "standin"
+        elif self.kind == "local":
+            self.path = flag(flags, "--path")
+            if not self.path or not self.path.startswith("/"):
+                raise CliError("local store needs an absolute --path")
+        else:
+            raise CliError("--store must be one of s3, sftp, local (the stand-in does s3 and local)")
+
+    def _key(self, name):
+        return "/".join(part for part in (self.folder, "standin-snapshots", name) if part)
+
+    def _url(self, key="", query=""):
+        url = "%s/%s" % (self.endpoint, urllib.parse.quote(self.bucket))
+        if key:
+            url += "/" + urllib.parse.quote(key)
+        return url + (("?" + query) if query else "")
+
+    def _request(self, method, url, body=None):
+        headers = sigv4_headers(method, url, body, self.region, self.key_id, self.secret)
+        if body is not None:
+            # Without it urllib sends a form content type, whose body a WSGI server (moto) reads as a form.
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            raise CliError("snapshot store %s %s: HTTP %s %s" % (method, url, exc.code, exc.read()[:200])) from None
+        except OSError as exc:
+            raise CliError("snapshot store %s: %s" % (url, exc)) from None
+
+    def put(self, name, data):
+        body = json.dumps(data, sort_keys=True).encode()
+        if self.kind == "local":
+            directory = os.path.join(self.path, "standin-snapshots")
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, name), "wb") as handle:
+                handle.write(body)
+            return
+        self._request("PUT", self._url(self._key(name)), body)
+
+    def get(self, name):
+        if self.kind == "local":
+            try:
+                with open(os.path.join(self.path, "standin-snapshots", name), "rb") as handle:
+                    return json.loads(handle.read())
+            except FileNotFoundError:
+                raise CliError("snapshot %s not found" % name[:-5]) from None
+        try:
+            return json.loads(self._request("GET", self._url(self._key(name))))
+        except CliError as exc:
+            if "HTTP 404" in str(exc):
+                raise CliError("snapshot %s not found" % name[:-5]) from None
+            raise
+
+    def names(self):
+        if self.kind == "local":
+            directory = os.path.join(self.path, "standin-snapshots")
+            return sorted(n for n in os.listdir(directory) if n.endswith(".json")) if os.path.isdir(directory) else []
+        prefix = self._key("x")[:-1]
+        text = self._request("GET", self._url(query="list-type=2&prefix=" + urllib.parse.quote(prefix)))
+        names = []
+        for element in ElementTree.fromstring(text).iter():
+            if element.tag.endswith("Key") and element.text and element.text.endswith(".json"):
+                names.append(element.text[len(prefix):])
+        return sorted(names)
+
+
+def app_data_dir():
+    return os.environ.get("REPLICATEDCTL_STANDIN_APP_DATA") or DEFAULT_APP_DATA
+
+
+def read_app_data():
+    files = {}
+    root = app_data_dir()
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                files[os.path.relpath(path, root)] = base64.b64encode(handle.read()).decode()
+    return files
+
+
+def write_app_data(files):
+    root = app_data_dir()
+    os.makedirs(root, exist_ok=True)
+    for relative, content in files.items():
+        path = os.path.join(root, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(content))
+
+
+def snapshot_summary(snapshot):
+    return {key: snapshot[key] for key in ("id", "started", "finished", "appData")}
+
+
+def cmd_snapshot(state, words, flags):
+    sub = words[0] if words else ""
+    store = SnapshotStore(flags)
+    if sub == "ls":
+        listed = [snapshot_summary(store.get(name)) for name in store.names()]
+        if flags.get("-q") or flags.get("--quiet"):
+            print("\n".join(s["id"] for s in listed))
+        else:
+            emit(listed, flags)
+    elif sub == "start":
+        if not state["license"]:
+            raise CliError("app not found: load a license first")
+        started = now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
+        snapshot_id = uuid.uuid4().hex[:16]
+        exclude = bool(flags.get("--exclude-app-data"))
+        snapshot = {
+            "id": snapshot_id, "started": started, "appData": not exclude,
+            "standin": NOTICE,
+            "replicated": {"license": state["license"], "app_config": state["app_config"],
+                           "console_auth": state["console_auth"], "sequence": state["app"]["Sequence"]},
+            "app_data": {} if exclude else read_app_data(),
+        }
+        snapshot["finished"] = now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        store.put(snapshot_id + ".json", snapshot)
+        state["counters"]["snapshot_start"] = state["counters"].get("snapshot_start", 0) + 1
+    elif sub == "restore":
+        if len(words) < 2:
+            raise CliError("snapshot restore: ID is required")
+        snapshot = store.get(words[1] + ".json")
+        saved = snapshot["replicated"]
+        state["license"] = saved["license"]
+        state["app_config"] = dict(saved["app_config"])
+        state["console_auth"] = saved["console_auth"]
+        state["app"].update(State="stopped", DesiredState="stopped", TransitionUntil=0, Error="",
+                            Sequence=saved.get("sequence", 1), RunningConfig={})
+        write_app_data(snapshot.get("app_data") or {})
+        state["counters"]["snapshot_restore"] = state["counters"].get("snapshot_restore", 0) + 1
+        print("Restored snapshot %s" % words[1])
+    else:
+        raise CliError('unknown command "%s" for "replicatedctl snapshot"' % sub)
+
+
 def cmd_standin_set(state, words):
     """Stand-in only: standin-set faults.no_such_image_times=2 ..."""
     for assignment in words:
@@ -444,6 +663,8 @@ def run(argv):
             cmd_app(state, rest, flags)
         elif command == "console-auth":
             cmd_console_auth(state, rest, flags)
+        elif command == "snapshot":
+            cmd_snapshot(state, rest, flags)
         else:
             raise CliError('unknown command "%s" for "replicatedctl"' % " ".join(words))
     return 0
