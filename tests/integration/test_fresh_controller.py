@@ -115,8 +115,10 @@ def test_second_provision_changes_nothing(provisioned):
 def test_configure_hosts_finds_the_outputs_in_s3(provisioned, tmp_path):
     install_dir = tmp_path / "empty" / PREFIX  # does not even exist
     # Only the outputs are under test here: the input checks are test_bad_inputs.py's.
+    # configure_hosts also publishes the clients' bootstrap bundle: for the controller's own python (the
+    # Ubuntu 16.04 pins need Galaxy for community.docker 3.x, unreachable here).
     extra = {"circleci_prefix": PREFIX, "circleci_install_dir": str(install_dir), "circleci_checks_done": ["inputs"],
-             **backend_vars(provisioned["server"])}
+             "circleci_fleet_bootstrap_node_os": "debian 12", **backend_vars(provisioned["server"])}
     result = run_playbook("playbooks/configure_hosts.yml", inventory=hostless_inventory(tmp_path / "hosts.yml"),
                           extra_vars=extra, env=dict(provisioned["env"], ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
     assert result.rc == 0, str(result)

@@ -330,6 +330,7 @@ class Demo:
             "instance_id": instance["id"], "image_id": described.get("ImageId", ""),
             "instance_type": described.get("InstanceType", ""), "launch_index": described.get("AmiLaunchIndex", 0),
             "local_ipv4": instance["ip"], "local_hostname": described.get("PrivateDnsName") or instance["ip"],
+            "public_ipv4": described.get("PublicIpAddress") or "",
             "mac": interfaces[0].get("MacAddress", "02:00:00:00:00:00"),
             "availability_zone": described.get("Placement", {}).get("AvailabilityZone", f"{REGION}a"),
             "region": REGION, "reservation_id": instance.get("reservation_id", ""),
@@ -415,13 +416,22 @@ class Demo:
             host.start(wait=False, files=self.boot_files(instance, user_data))
             booting.append((instance, host))
         for instance, host in booting:
-            # systemd reaches "running" once cloud-init's final stage (the user data) is done.
-            host.wait_running(timeout=180)
+            # systemd reaches "running" once cloud-init's final stage (the user data) is done: for a
+            # client that bootstraps itself that takes minutes, so the emulator does not wait for it
+            # (EC2 does not either); boot hooks run once it is up.
+            threading.Thread(target=self._settle, args=(instance, host), daemon=True,
+                             name=f"settle-{instance['id']}").start()
+        return [instance["id"] for instance, _ in booting]
+
+    def _settle(self, instance, host):
+        try:
+            host.wait_running(timeout=900)
             for hook in self.boot_hooks:
                 hook(instance, host)
             log(f"EC2 emulator: instance {instance['id']} ({instance['role']}, {instance['ip']}) "
                 f"booted as container {host.name}")
-        return [instance["id"] for instance, _ in booting]
+        except Exception as exc:  # a container removed meanwhile (terminated), or still booting
+            log(f"EC2 emulator: instance {instance['id']}: {exc}")
 
     def reap_instances(self, live_ids):
         listed = sandbox_hosts.docker("ps", "-a", "--filter", f"label={DEMO_LABEL}={self.name}",
@@ -559,6 +569,11 @@ class Demo:
             "docker_install_method": "distro",
             # A container cannot set the clock (no CAP_SYS_TIME): chrony runs with -x.
             "common_time_control_clock": False,
+            # New clients bootstrap themselves (Debian 12 here, python3 3.11) and reach AWS through the
+            # sandbox's AWS front (the lifecycle hooks stand-in), as the drain agent does.
+            "circleci_fleet_bootstrap_node_os": "debian 12",
+            "circleci_fleet_bootstrap_aws_endpoint": self.instance_aws_endpoint,
+            "nomad_client_drain_autoscaling_endpoint": self.instance_aws_endpoint,
             "circleci_connect_timeout": 180,
             "circleci_validate_timeout": 120,
         }

@@ -64,6 +64,8 @@ def metadata_tree(record):
         "reservation-id": record.get("reservation_id", ""),
         "security-groups": "\n".join(record.get("security_groups", [])),
     }
+    if record.get("public_ipv4"):  # EC2 serves public-ipv4 only for an instance that has one
+        tree["public-ipv4"] = record["public_ipv4"]
     if record.get("target_lifecycle_state"):
         tree["autoscaling/target-lifecycle-state"] = record["target_lifecycle_state"]
     role = record.get("iam_role")

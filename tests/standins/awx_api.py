@@ -7,7 +7,14 @@ or__id/or__name, detail views, POST create (201), PATCH update (200),
 association sub-endpoints (POST {"id"} / {"id", "disassociate": true} -> 204),
 survey_spec, project updates (finish at once, "successful"),
 create_approval_template, unified_job_templates, and credential inputs of
-secret fields read back as "$encrypted$". Fields are stored as sent: AWX's own
+secret fields read back as "$encrypted$". Also the provisioning callback
+(POST /api/v2/job_templates/<id>/callback/ with host_config_key, JSON or form,
+optional extra_vars): 202 and a job limited to the calling host when the key
+is the template's; 403 for another key; 400 "No matching host could be
+found!" when no host of the template's inventory has the caller's address as
+its name or ansible_host; 405 when the template has no host_config_key
+(AWX API reference, "Job Template Callback"; the AWX issue #15166 shows the 400's text).
+The stand-in runs no playbook: the job stays "pending". Fields are stored as sent: AWX's own
 normalisation (for example of extra_vars) is not modelled.
 Every answer carries the header `X-Standin: awx-api`.
 
@@ -75,6 +82,16 @@ class Store:
         obj["related"] = related
         self.table(endpoint)[obj_id] = obj
         return obj
+
+
+def _host_vars(host):
+    variables = host.get("variables") or {}
+    if isinstance(variables, str):
+        try:
+            variables = json.loads(variables or "{}")
+        except ValueError:
+            return {}
+    return variables if isinstance(variables, dict) else {}
 
 
 def _matches(obj, query):
@@ -159,11 +176,40 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"count": len(ids), "next": None, "previous": None,
                                     "results": [{"id": i} for i in ids]})
 
+    def _callback(self, template_id):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if "json" in (self.headers.get("Content-Type") or ""):
+            data = json.loads(raw or b"{}")
+        else:
+            data = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+        caller = self.client_address[0]
+        with self.store.lock:
+            self.store.requests.append(("POST", f"job_templates/{template_id}/callback"))
+            template = self.store.table("job_templates").get(template_id)
+            if template is None:
+                return self._send(404, {"detail": "Not found."})
+            if not template.get("host_config_key"):
+                return self._send(405, {"detail": 'Method "POST" not allowed.'})
+            if data.get("host_config_key") != template["host_config_key"]:
+                return self._send(403, {"detail": "You do not have permission to perform this action."})
+            hosts = [h for h in self.store.table("hosts").values()
+                     if h.get("inventory") == template.get("inventory")
+                     and caller in (h.get("name"), _host_vars(h).get("ansible_host"))]
+            if not hosts:
+                return self._send(400, {"msg": "No matching host could be found!"})
+            job = self.store.create("jobs", {"job_template": template_id, "launch_type": "callback",
+                                             "limit": hosts[0]["name"], "status": "pending",
+                                             "extra_vars": json.dumps(data.get("extra_vars") or {})})
+            return self._send(202, {"id": job["id"], "job": job["id"]})
+
     def do_POST(self):  # noqa: N802
         route = self._route()
         if route is None:
             return self._send(404, {"detail": "Not found."})
         parts, _query = route
+        if len(parts) == 3 and parts[0] == "job_templates" and parts[2] == "callback":
+            return self._callback(int(parts[1]))
         data = self._body()
         with self.store.lock:
             self.store.requests.append(("POST", "/".join(parts)))

@@ -29,6 +29,7 @@ SAMPLE_INPUTS = {
     "client_secret": "0123456789abcdef0123456789abcdef01234567",
     "secret_passphrase": "Passphrase4Test",
     "console_password": "console pass with spaces & symbols {{ not jinja }}",
+    "awx_host_config_key": "0123456789abcdef0123456789abcdef",
 }
 
 
@@ -75,6 +76,7 @@ def test_secret_values_pass_through_unchanged():
         "circleci_secret_passphrase": SAMPLE_INPUTS["secret_passphrase"],
         # Jinja in a secret's value stays text: AWX renders the template, not the value.
         "circleci_console_password": SAMPLE_INPUTS["console_password"],
+        "circleci_awx_host_config_key": SAMPLE_INPUTS["awx_host_config_key"],
     }
 
 

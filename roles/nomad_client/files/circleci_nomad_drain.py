@@ -29,13 +29,11 @@ f-strings, no variable annotations). The loop:
 4. CompleteLifecycleAction with CONTINUE, also when the timeout was exceeded (logged).
 
 AWS calls are Query API requests (Version 2011-01-01) signed with Signature Version 4
-by the small signer below, with the instance profile's credentials from
+by the small signer in circleci_aws.py (installed next to this file, shared with the
+first-boot bootstrap), with the instance profile's credentials from
 ``iam/security-credentials/<role>``: no boto3/botocore/awscli on the host.
 """
 import argparse
-import datetime
-import hashlib
-import hmac
 import json
 import logging
 import logging.handlers
@@ -44,8 +42,14 @@ import re
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
+
+# The shared IMDSv2 / SigV4 / Auto Scaling code lives next to this file (circleci_aws.py).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import circleci_aws  # noqa: E402
+from circleci_aws import AutoScaling, AwsError, InstanceMetadata  # noqa: E402
+
+sigv4_headers = circleci_aws.sigv4_headers  # the signer, under the name the drain's unit tests use
 
 LOG = logging.getLogger("circleci-nomad-drain")
 
@@ -65,12 +69,10 @@ DEFAULTS = {
 }
 
 ACTIVE_CLIENT_STATUSES = ("pending", "running")
-TOKEN_TTL_SECONDS = 21600
-AUTOSCALING_API_VERSION = "2011-01-01"
 
 
-class DrainError(Exception):
-    """A step failed; the message says which and why."""
+# A step failed; the message says which and why (the shared AWS calls raise it too).
+DrainError = AwsError
 
 
 def _direct_opener():
@@ -96,150 +98,6 @@ def version_tuple(version):
 def uses_drain_spec(version):
     """Nomad 0.8 replaced ?enable=true with a DrainSpec body (and node-drain with node drain)."""
     return version_tuple(version) >= (0, 8, 0)
-
-
-# --- instance metadata (IMDSv2) ------------------------------------------------
-
-
-class InstanceMetadata:
-    def __init__(self, base_url, timeout=2):
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.opener = _direct_opener()
-        self._token = None
-        self._token_expires = 0
-
-    def token(self):
-        if self._token is None or time.time() > self._token_expires:
-            request = urllib.request.Request(
-                self.base_url + "/latest/api/token", data=b"", method="PUT",
-                headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_SECONDS)})
-            with self.opener.open(request, timeout=self.timeout) as response:
-                self._token = _text(response).strip()
-            self._token_expires = time.time() + TOKEN_TTL_SECONDS - 60
-        return self._token
-
-    def get(self, path, missing_ok=False):
-        """Text of /latest/<path>; None for a 404 when missing_ok."""
-        request = urllib.request.Request(self.base_url + "/latest/" + path.lstrip("/"),
-                                         headers={"X-aws-ec2-metadata-token": self.token()})
-        try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                return _text(response)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 401:  # token expired or revoked: fetch a new one next time
-                self._token = None
-            if exc.code == 404 and missing_ok:
-                return None
-            raise
-
-    def target_lifecycle_state(self):
-        state = self.get("meta-data/autoscaling/target-lifecycle-state", missing_ok=True)
-        return state.strip() if state else None
-
-    def instance_id(self):
-        return self.get("meta-data/instance-id").strip()
-
-    def region(self):
-        document = json.loads(self.get("dynamic/instance-identity/document"))
-        return document["region"]
-
-    def tag(self, key):
-        """An instance tag, when the launch template allows tags in metadata; else None."""
-        value = self.get("meta-data/tags/instance/" + urllib.parse.quote(key, safe=":"), missing_ok=True)
-        return value.strip() if value else None
-
-    def credentials(self):
-        roles = self.get("meta-data/iam/security-credentials/", missing_ok=True)
-        if not roles or not roles.strip():
-            raise DrainError("the instance has no instance profile (iam/security-credentials is empty): "
-                             "it cannot call the Auto Scaling API")
-        role = roles.strip().splitlines()[0]
-        data = json.loads(self.get("meta-data/iam/security-credentials/" + role))
-        return {"access_key": data["AccessKeyId"], "secret_key": data["SecretAccessKey"],
-                "token": data.get("Token", "")}
-
-
-# --- Signature Version 4 ---------------------------------------------------------
-
-
-def _hmac(key, message):
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
-
-
-def sigv4_headers(method, url, body, region, service, credentials, now=None):
-    """Headers (Authorization, X-Amz-Date, ...) signing one request with SigV4.
-
-    https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
-    """
-    now = now or datetime.datetime.utcnow()
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-    date_stamp = now.strftime("%Y%m%d")
-    parts = urllib.parse.urlsplit(url)
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-        "Host": parts.netloc,
-        "X-Amz-Date": amz_date,
-    }
-    if credentials.get("token"):
-        headers["X-Amz-Security-Token"] = credentials["token"]
-    signed = sorted((name.lower(), " ".join(value.split())) for name, value in headers.items())
-    canonical_headers = "".join("{}:{}\n".format(name, value) for name, value in signed)
-    signed_headers = ";".join(pair[0] for pair in signed)
-    query = "&".join("{}={}".format(urllib.parse.quote(k, safe="-_.~"), urllib.parse.quote(v, safe="-_.~"))
-                     for k, v in sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)))
-    canonical_request = "\n".join([
-        method, urllib.parse.quote(parts.path or "/", safe="/-_.~"), query,
-        canonical_headers, signed_headers, hashlib.sha256(body).hexdigest()])
-    scope = "/".join([date_stamp, region, service, "aws4_request"])
-    string_to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
-                                hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()])
-    key = _hmac(("AWS4" + credentials["secret_key"]).encode("utf-8"), date_stamp)
-    for part in (region, service, "aws4_request"):
-        key = _hmac(key, part)
-    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    headers["Authorization"] = "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}".format(
-        credentials["access_key"], scope, signed_headers, signature)
-    return headers
-
-
-class AutoScaling:
-    """The two Auto Scaling Query API actions the drain needs."""
-
-    def __init__(self, endpoint, region, credentials_source, timeout=15):
-        self.endpoint = endpoint or "https://autoscaling.{}.amazonaws.com/".format(region)
-        if urllib.parse.urlsplit(self.endpoint).path == "":
-            self.endpoint += "/"
-        self.region = region
-        self.credentials_source = credentials_source
-        self.timeout = timeout
-        # The default opener: AWS is reached through the proxy of the unit's environment, if any.
-        self.opener = urllib.request.build_opener()
-
-    def call(self, action, params):
-        form = dict(params, Action=action, Version=AUTOSCALING_API_VERSION)
-        body = urllib.parse.urlencode(sorted(form.items())).encode("utf-8")
-        headers = sigv4_headers("POST", self.endpoint, body, self.region, "autoscaling",
-                                self.credentials_source())
-        del headers["Host"]  # urllib sets it from the URL (the same value)
-        request = urllib.request.Request(self.endpoint, data=body, headers=headers, method="POST")
-        try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                return _text(response)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")
-            message = re.search(r"<Message>(.*?)</Message>", detail, re.S)
-            raise DrainError("{} failed (HTTP {}): {}".format(
-                action, exc.code, message.group(1) if message else detail[:300])) from None
-
-    def heartbeat(self, asg_name, hook_name, instance_id):
-        return self.call("RecordLifecycleActionHeartbeat", {
-            "AutoScalingGroupName": asg_name, "LifecycleHookName": hook_name, "InstanceId": instance_id})
-
-    def complete(self, asg_name, hook_name, instance_id, result="CONTINUE"):
-        return self.call("CompleteLifecycleAction", {
-            "AutoScalingGroupName": asg_name, "LifecycleHookName": hook_name, "InstanceId": instance_id,
-            "LifecycleActionResult": result})
 
 
 # --- Nomad -------------------------------------------------------------------------

@@ -16,7 +16,8 @@ listens on the HTTP port (ports { http }, default 4646) on bind_addr
     GET  /v1/agent/self      {"config": {...parsed config...}, "member": {...}, "standin": true}
     GET  /v1/status/leader   "<advertise rpc>:<rpc port>" (server) or the first server (client)
     GET  /v1/node/self       this client's node (client mode; stand-in-only path)
-    GET  /v1/nodes           server mode: the clients that registered, in /v1/nodes list shape
+    GET  /v1/nodes           server mode: the clients that registered, in /v1/nodes list shape;
+                             client mode: the same list, asked of its first server
     POST /v1/standin/register  server mode, STAND-IN-ONLY endpoint: a client registers itself
 
 Client mode also answers what a drain needs, for its own node only (real Nomad forwards
@@ -396,6 +397,14 @@ class Agent:
                     self.reply(200, agent.node_detail())
                 elif agent.client_enabled and path == f"/v1/node/{agent.node_id}/allocations":
                     self.reply(200, agent.list_allocations())
+                elif path == "/v1/nodes" and not agent.server_enabled and agent.servers:
+                    # A client agent answers from the servers (real Nomad forwards the RPC).
+                    host = agent.servers[0].rsplit(":", 1)[0]
+                    try:
+                        with urllib.request.urlopen(f"http://{host}:{SERVER_HTTP_PORT}/v1/nodes", timeout=5) as r:
+                            self.reply(200, json.loads(r.read()))
+                    except OSError as exc:
+                        self.reply(500, {"error": f"no cluster leader ({exc})"})
                 elif path == "/v1/nodes" and agent.server_enabled:
                     with agent.lock:
                         nodes = [dict(n, Status="ready" if time.time() - n["LastSeen"] < 4 * REGISTER_INTERVAL

@@ -70,6 +70,29 @@ resource "aws_launch_template" "nomad_clients" {
     http_put_response_hop_limit = 1
   }
 
+  # cloud-init user data: writes the bootstrap and the AWS calls it shares with the drain agent
+  # (the nomad_client role's files), its settings, and runs it once. It reads the bundle site.yml
+  # publishes to s3://<bucket>/bootstrap/ and completes the launching hook below. Gzipped (cloud-init
+  # decompresses gzip user data): about 7 KB of the 16 KB EC2 allows. No secret is in it (docs/fleet.md).
+  user_data = base64gzip(templatefile("${path.module}/nomad_client_user_data.yaml.tpl", {
+    aws_module = file("${path.module}/circleci_aws.py")
+    bootstrap  = file("${path.module}/circleci_bootstrap.py")
+    settings = jsonencode({
+      mode                       = var.nomad_bootstrap.mode
+      bucket                     = aws_s3_bucket.circleci.id
+      prefix                     = "bootstrap/"
+      region                     = var.region
+      aws_endpoint               = var.nomad_bootstrap.aws_endpoint
+      asg_name                   = "${var.prefix}-nomad-clients"
+      hook_name                  = "${var.prefix}-nomad-client-launching"
+      heartbeat_interval         = max(10, floor(var.nomad_bootstrap.heartbeat_timeout / 4))
+      deadline                   = var.nomad_bootstrap.deadline
+      awx_callback_url           = var.nomad_bootstrap.awx_callback_url
+      awx_host_config_key_object = "bootstrap/awx/host_config_key"
+      awx_extra_vars             = { circleci_prefix = var.prefix }
+    })
+  }))
+
   tag_specifications {
     resource_type = "volume"
     tags          = merge(local.tags, { Name = "${var.prefix}-nomad-client", "circleci:role" = "nomad_client" })
@@ -118,8 +141,6 @@ resource "aws_autoscaling_group" "nomad_clients" {
 # shutdown queue, as the vendor's terminating hook does
 # (enterprise-setup modules/legacy-builder/main.tf). The agent derives the
 # name from the circleci:install tag: keep "<prefix>-nomad-client-terminating".
-# No launching hook: nothing on a new instance would complete it (there is
-# no bootstrap in the launch template yet), so it would hold every launch.
 resource "aws_autoscaling_lifecycle_hook" "nomad_client_terminating" {
   name                    = "${var.prefix}-nomad-client-terminating"
   autoscaling_group_name  = aws_autoscaling_group.nomad_clients.name
@@ -131,4 +152,19 @@ resource "aws_autoscaling_lifecycle_hook" "nomad_client_terminating" {
 
   # AWS sends a test message when the hook is put: the role must be able to.
   depends_on = [aws_iam_role_policy.nomad_lifecycle]
+}
+
+# A launch is InService only after the instance configured itself: the
+# bootstrap in the user data completes this action with CONTINUE once its
+# Nomad agent registered, ABANDON when a step failed (the group then
+# terminates it and launches another); it heartbeats while it works, and a
+# bootstrap that stops answering is abandoned at the heartbeat timeout.
+# Instances the group launched when it was created (before this hook
+# existed) are not held: site.yml configures those.
+resource "aws_autoscaling_lifecycle_hook" "nomad_client_launching" {
+  name                   = "${var.prefix}-nomad-client-launching"
+  autoscaling_group_name = aws_autoscaling_group.nomad_clients.name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_LAUNCHING"
+  default_result         = "ABANDON"
+  heartbeat_timeout      = var.nomad_bootstrap.heartbeat_timeout
 }

@@ -185,6 +185,32 @@ data "aws_iam_policy_document" "nomad_client" {
     resources = [local.nomad_asg_arn]
   }
 
+  # The bootstrap asks whether a launching hook holds it (Pending:Wait);
+  # Describe* actions take no resource-level restriction.
+  statement {
+    sid       = "OwnLifecycleState"
+    actions   = ["autoscaling:DescribeAutoScalingInstances"]
+    resources = ["*"]
+  }
+
+  # The bootstrap's outcome as a tag on the instance itself, that one key only:
+  # aws:ARN (the instance acted on) equal to the calling instance's ARN.
+  statement {
+    sid       = "TagItselfBootstrapOutcome"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.arn_prefix}:ec2:${var.region}:${local.account_id}:instance/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ARN"
+      values   = ["$${ec2:SourceInstanceARN}"]
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["circleci:bootstrap"]
+    }
+  }
+
   statement {
     sid       = "ShutdownQueue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]

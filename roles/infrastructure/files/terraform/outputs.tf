@@ -86,3 +86,7 @@ output "nomad_asg_name" {
 output "nomad_client_terminating_hook_name" {
   value = aws_autoscaling_lifecycle_hook.nomad_client_terminating.name
 }
+
+output "nomad_client_launching_hook_name" {
+  value = aws_autoscaling_lifecycle_hook.nomad_client_launching.name
+}

@@ -119,6 +119,36 @@ variable "nomad_drain_heartbeat_timeout" {
   }
 }
 
+variable "nomad_bootstrap" {
+  description = <<-EOT
+    How a Nomad client the group launches configures itself (docs/fleet.md "How a new client joins"):
+    mode "local" (run the roles from the bootstrap bundle site.yml publishes) or "awx" (an AWX provisioning
+    callback to awx_callback_url); heartbeat_timeout of the launching hook (30-7200 s); deadline of the whole
+    bootstrap (s); aws_endpoint overrides every AWS endpoint the instance calls (empty: AWS's own; the sandbox
+    points it at its stand-in). No secret: this ends up in the user data.
+  EOT
+  type = object({
+    mode              = string
+    heartbeat_timeout = number
+    deadline          = number
+    aws_endpoint      = string
+    awx_callback_url  = string
+  })
+  default = {
+    mode              = "local"
+    heartbeat_timeout = 600
+    deadline          = 1800
+    aws_endpoint      = ""
+    awx_callback_url  = ""
+  }
+  validation {
+    condition = (contains(["local", "awx"], var.nomad_bootstrap.mode)
+      && var.nomad_bootstrap.heartbeat_timeout >= 30 && var.nomad_bootstrap.heartbeat_timeout <= 7200
+    && (var.nomad_bootstrap.mode != "awx" || length(var.nomad_bootstrap.awx_callback_url) > 0))
+    error_message = "nomad_bootstrap: mode must be local or awx (awx needs awx_callback_url); heartbeat_timeout 30-7200 seconds."
+  }
+}
+
 variable "admin_cidrs" {
   description = "Who reaches the admin ports (SSH 22, console 8800). Empty = nobody."
   type        = list(string)
