@@ -143,6 +143,8 @@ def test_job_templates_get_their_playbook_credentials_and_survey(configured):
     credential_names = {c["id"]: c["name"] for c in api.objects("credentials")}
     data = unsafe_yaml(AWX / "job_templates.yml")["circleci_awx_job_templates"]
     sizing = list(unsafe_yaml(REPO_ROOT / "data" / "sizing.yml")["instance_types"])
+    releases = sorted(unsafe_yaml(REPO_ROOT / "data" / "versions.yml")["circleci_server_versions"],
+                      key=lambda v: tuple(int(p) for p in v.split(".")))
     key_names = {"aws": "circleci-aws", "machine": "circleci-ec2-key",
                  "circleci_license": "CircleCI Server license",
                  "circleci_github_oauth": "CircleCI Server GitHub OAuth app",
@@ -156,8 +158,10 @@ def test_job_templates_get_their_playbook_credentials_and_survey(configured):
         survey = api.survey("job_templates", stored["id"])
         assert stored["survey_enabled"] is True and survey["spec"]
         for question in survey["spec"]:
-            if question["type"] == "multiplechoice":
+            if question["variable"].endswith("_instance_type"):
                 assert question["choices"] == sizing
+            elif question["variable"] == "circleci_version" and template["id"] == "upgrade":
+                assert question["choices"] == releases[1:] and question["default"] == releases[-1]
 
 
 def test_workflow_nodes_and_paths(configured):

@@ -71,6 +71,12 @@ def sizing_instance_types():
     return list(load_yaml(REPO / "data" / "sizing.yml")["instance_types"])
 
 
+def upgrade_releases():
+    """The releases one can upgrade to, as awx_configure.yml offers them: the matrix after its oldest."""
+    releases = load_yaml(REPO / "data" / "versions.yml")["circleci_server_versions"]
+    return sorted(releases, key=lambda v: tuple(int(p) for p in v.split(".")))[1:]
+
+
 def contract_variables():
     """{variable: is_secret} from the install-level table of docs/dev/contract.md."""
     text = CONTRACT.read_text()
@@ -242,3 +248,22 @@ def playbook_closure(relative_path, seen=None):
 
 def mentions(text, variable):
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(variable)}(?![A-Za-z0-9_])", text) is not None
+
+
+def rendered_survey(key):
+    """A survey as awx_configure.yml sends it: Jinja in it rendered with the sizing table's types
+    and the version matrix's later releases."""
+    spec = surveys()[key]
+    context = {"circleci_awx_instance_types": sizing_instance_types(),
+               "circleci_awx_upgrade_releases": upgrade_releases()}
+
+    def render(node):
+        if isinstance(node, dict):
+            return {k: render(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [render(v) for v in node]
+        if isinstance(node, str) and node.strip().startswith("{{") and node.strip().endswith("}}"):
+            return AWX_ENV.compile_expression(node.strip()[2:-2])(**context)
+        return node
+
+    return render(spec)

@@ -6,12 +6,12 @@ import pytest
 from tests.sandbox.ansible import ansible_env
 from tests.sandbox.paths import VENV_BIN
 from tests.unit.awx_data import (
-    AWX_ENV,
     REPO,
     STAGE_PLAYBOOKS,
     contract_variables,
     job_templates,
     load_yaml,
+    rendered_survey,
     sizing_instance_types,
     surveys,
     workflow,
@@ -22,23 +22,6 @@ TEMPLATES = {t["id"]: t for t in job_templates()}
 WORKFLOW = workflow()
 # Question types AWX's survey editor offers.
 AWX_SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
-
-
-def rendered_survey(key):
-    """A survey as awx_configure.yml sends it: Jinja in it rendered with the sizing table's types."""
-    spec = SURVEYS[key]
-    context = {"circleci_awx_instance_types": sizing_instance_types()}
-
-    def render(node):
-        if isinstance(node, dict):
-            return {k: render(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [render(v) for v in node]
-        if isinstance(node, str) and node.strip().startswith("{{") and node.strip().endswith("}}"):
-            return AWX_ENV.compile_expression(node.strip()[2:-2])(**context)
-        return node
-
-    return render(spec)
 
 
 def test_syntax_check():

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.circleci_server.aws.plugins.filter.upgrade_check import upgrade_check
 from ansible_collections.circleci_server.aws.plugins.module_utils import replicatedctl as rc
+from tests.unit.awx_data import rendered_survey
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = yaml.safe_load((ROOT / "data" / "versions.yml").read_text())
@@ -108,8 +109,7 @@ def test_standin_version_follows_the_installed_tag(tmp_path):
 
 
 def test_awx_upgrade_survey_offers_the_releases_after_the_first():
-    survey = yaml.safe_load((ROOT / "awx" / "surveys" / "upgrade.yml").read_text())["circleci_awx_survey_upgrade"]
-    question = next(q for q in survey["spec"] if q["variable"] == "circleci_version")
+    question = next(q for q in rendered_survey("upgrade")["spec"] if q["variable"] == "circleci_version")
     releases = sorted(VERSIONS["circleci_server_versions"], key=lambda v: tuple(int(p) for p in v.split(".")))
     assert question["choices"] == releases[1:] and question["default"] == releases[-1]
 
