@@ -56,7 +56,10 @@ molecule: sandbox
 	  echo "=== molecule scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
 
-test: lint sanity unit integration molecule
+# Integration and Molecule run side by side (-j2): both mostly wait on containers, and one
+# after the other they would not fit CI's 90 minutes. -O keeps each one's output together.
+test: lint sanity unit
+	$(MAKE) --no-print-directory -j2 -O integration molecule
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/dist

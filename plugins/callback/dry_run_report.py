@@ -20,6 +20,8 @@ description:
     secrets masked) and whether the app would be restarted;
   - notes the playbooks leave for it (for example that the hosts do not exist yet on a fresh account).
   - Results of C(no_log) tasks are named, never shown.
+  - Printed on standard output, or on standard error under a JSON stdout callback (for example
+    C(ansible.posix.json)) so that the callback's document stays parseable.
   - Loaded without configuration for C(ansible-playbook site.yml) and C(playbooks/*.yml) from a checkout or an
     AWX project (the C(callback_plugins/) directories next to them); for the installed collection's FQCN
     playbooks enable it with C(ANSIBLE_CALLBACKS_ENABLED=circleci_server.aws.dry_run_report).
@@ -29,6 +31,7 @@ requirements:
 
 import re  # noqa: E402
 
+from ansible import constants as C  # noqa: E402
 from ansible import context  # noqa: E402
 from ansible.plugins.callback import CallbackBase  # noqa: E402
 
@@ -229,4 +232,10 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats):
         if self.active:
-            self._display.display(self.report())
+            # Under a machine-readable stdout callback (ansible.posix.json, jsonl) the report
+            # goes to stderr, so stdout stays one parseable document.
+            self._display.display(self.report(), stderr=self._stdout_is_machine_readable())
+
+    @staticmethod
+    def _stdout_is_machine_readable():
+        return "json" in str(C.DEFAULT_STDOUT_CALLBACK or "").lower()

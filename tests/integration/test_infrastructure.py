@@ -33,7 +33,7 @@ CONTRACT_OUTPUTS = {
     "bucket_name", "queue_url", "iam_role_name", "instance_profile_name", "vm_security_group_id",
     "subnet_id", "region", "nomad_asg_name", "services_root_volume_id", "services_http_tokens",
     "nomad_client_iam_role_name", "nomad_client_instance_profile_name", "nomad_client_instance_profile_arn",
-    "nomad_client_terminating_hook_name",
+    "nomad_client_terminating_hook_name", "nomad_client_launching_hook_name",
 }
 CANONICAL = "099720109477"
 OLD_TFVARS = f'# written by hand before (the vendor\'s make init)\nprefix = "{PREFIX}"\n'
@@ -309,8 +309,15 @@ def test_nomad_clients_have_their_own_minimal_role(install):
         ("autoscaling:RecordLifecycleActionHeartbeat", asg),
         ("sqs:ReceiveMessage", queue_arn),
         ("sqs:DeleteMessage", queue_arn),
+        # The bootstrap: is a launching hook holding me, and its outcome as a tag on itself only.
+        ("autoscaling:DescribeAutoScalingInstances", "*"),
+        ("ec2:CreateTags", f"arn:aws:ec2:us-east-1:{account}:instance/*"),
     }
     assert _condition(statements["BootstrapList"]) == {"StringLike": {"s3:prefix": ["bootstrap/*"]}}
+    assert _condition(statements["TagItselfBootstrapOutcome"]) == {
+        "StringEquals": {"aws:ARN": ["${ec2:SourceInstanceARN}"]},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["circleci:bootstrap"]},
+    }
     assert all(st["Effect"] == "Allow" for st in statements.values())
     # The clients the group launched carry it (moto propagates the template's profile, if it keeps one).
     clients = [i for r in server.client("ec2").describe_instances(Filters=[
@@ -504,9 +511,15 @@ def test_scale_in_is_held_by_a_terminating_hook_that_notifies_the_shutdown_queue
     queue_arn = f"arn:aws:sqs:us-east-1:{account}:{PREFIX}-shutdown-queue"
     hooks = server.client("autoscaling").describe_lifecycle_hooks(
         AutoScalingGroupName=f"{PREFIX}-nomad-clients")["LifecycleHooks"]
-    # Only the terminating hook: a launching one would hold every launch (no bootstrap completes it yet).
-    assert [h["LifecycleHookName"] for h in hooks] == [f"{PREFIX}-nomad-client-terminating"]
-    hook = hooks[0]
+    by_name = {h["LifecycleHookName"]: h for h in hooks}
+    assert set(by_name) == {f"{PREFIX}-nomad-client-launching", f"{PREFIX}-nomad-client-terminating"}
+    # The launching hook holds a new instance until its bootstrap completes it; one that never
+    # answers is abandoned (the group replaces it), not put in service half-configured.
+    launching = by_name[f"{PREFIX}-nomad-client-launching"]
+    assert outputs["nomad_client_launching_hook_name"] == launching["LifecycleHookName"]
+    assert launching["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert launching["DefaultResult"] == "ABANDON"
+    hook = by_name[f"{PREFIX}-nomad-client-terminating"]
     # The name the nomad_client drain agent derives from the circleci:install tag.
     assert outputs["nomad_client_terminating_hook_name"] == hook["LifecycleHookName"]
     assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"

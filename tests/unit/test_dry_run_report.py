@@ -46,7 +46,7 @@ def test_plan_is_parsed_per_resource():
 def test_converged_install_reports_nothing_to_change():
     text = report([
         result("localhost", "community.general.terraform", {"changed": False, "stdout": "No changes."}),
-        result("i-svc", "circleci_server.aws.host_state", {"changed": False}),
+        result("i-svc", "circleci_server.aws.managed_files", {"changed": False}),
         result("i-cli", "ansible.builtin.copy", {"changed": False}),
         result("i-svc", "circleci_server.aws.replicated_app_config", {"changed": False}),
     ])
@@ -95,3 +95,23 @@ def test_silent_outside_check_mode():
     callback._check_mode = False
     callback.v2_runner_on_ok(result("h", "ansible.builtin.copy", {"changed": True}))
     assert callback.changes == {}
+
+
+class RecordingDisplay:
+    def __init__(self):
+        self.calls = []
+
+    def display(self, msg, stderr=False, **_kwargs):
+        self.calls.append((msg, stderr))
+
+
+def test_report_goes_to_stderr_under_a_json_stdout_callback(monkeypatch):
+    from ansible_collections.circleci_server.aws.plugins.callback import dry_run_report
+
+    for stdout_callback, to_stderr in (("default", False), ("ansible.posix.json", True), ("json", True)):
+        monkeypatch.setattr(dry_run_report.C, "DEFAULT_STDOUT_CALLBACK", stdout_callback)
+        callback = CallbackModule()
+        callback._check_mode = True
+        callback._display = RecordingDisplay()
+        callback.v2_playbook_on_stats(None)
+        assert [(("DRY RUN REPORT" in msg), stderr) for msg, stderr in callback._display.calls] == [(True, to_stderr)]
