@@ -4,7 +4,8 @@
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.circleci_server.aws.plugins.module_utils.input_contract import GROUPS, InputContract
+from ansible_collections.circleci_server.aws.plugins.module_utils.input_contract import (
+    GROUPS, STAGE_GROUPS, InputContract)
 from ansible_collections.circleci_server.aws.plugins.plugin_utils.data import load_data
 
 # Inputs read besides the contract's own (rules across inputs).
@@ -20,12 +21,13 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         groups = self._task.args.get("groups", list(GROUPS))
-        if not isinstance(groups, list) or not set(groups) <= set(GROUPS):
-            raise AnsibleActionFail("check_inputs: groups must be a list of %s" % ", ".join(GROUPS))
+        if not isinstance(groups, list) or not set(groups) <= set(STAGE_GROUPS):
+            raise AnsibleActionFail("check_inputs: groups must be a list of %s" % ", ".join(STAGE_GROUPS))
         rules = load_data("inputs.yml")["inputs"]
         versions = load_data("versions.yml")["circleci_server_versions"]
         ports = load_data("ports.yml")
-        contract = InputContract(rules, versions=versions, external_services=ports.get("external_services", {}))
+        contract = InputContract(rules, versions=versions, external_services=ports.get("external_services", {}),
+                                 sizing=load_data("sizing.yml"))
         values = {}
         for name in list(rules) + list(EXTRA_INPUTS):
             if name in task_vars:

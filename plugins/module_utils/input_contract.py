@@ -13,8 +13,11 @@ import os
 import re
 
 from ansible_collections.circleci_server.aws.plugins.module_utils.regions import is_region_name
+from ansible_collections.circleci_server.aws.plugins.module_utils.sizing import SizingError, compute_sizing
 
+# The stages' groups checked when a stage names none; "scale" (scale.yml) only when named.
 GROUPS = ("aws", "app", "github")
+STAGE_GROUPS = GROUPS + ("scale",)
 _DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _PROXY_CREDENTIALS = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*@")
 _PATH_LIKE = re.compile(r"(~|\.{0,2}/)\S*")
@@ -49,8 +52,9 @@ def as_int(value):
 
 
 class InputContract:
-    def __init__(self, rules, versions=(), external_services=(), read_file=None):
+    def __init__(self, rules, versions=(), external_services=(), read_file=None, sizing=None):
         self.rules = rules
+        self.sizing = sizing
         self.versions = [str(v) for v in versions]
         self.external_services = list(external_services)
         self.read_file = read_file or _read_text
@@ -65,7 +69,7 @@ class InputContract:
         problems = []
         for name, rule in self.rules.items():
             if self.applies(rule, groups):
-                problem = self.check_one(name, rule, values)
+                problem = self.check_one(name, rule, values, groups)
                 if problem:
                     problems.append(problem)
         bad = {p.split(" ", 1)[0] for p in problems}
@@ -77,11 +81,16 @@ class InputContract:
             problems.extend(self.tls_files(values))
         if "github" in groups:
             problems.extend(self.github_enterprise_host(values))
+        if "scale" in groups and not bad & {"circleci_nomad_desired", "circleci_daily_active_users"}:
+            problems.extend(self.scale_count(values))
         return problems
 
-    def check_one(self, name, rule, values):
+    def check_one(self, name, rule, values, groups=GROUPS):
         if name not in values or values[name] is None:
-            return "%s must be set: %s" % (name, rule["why"]) if rule.get("required") else None
+            required = rule.get("required")
+            if isinstance(required, list):  # required by these stages only
+                required = any(g in groups for g in required)
+            return "%s must be set: %s" % (name, rule["why"]) if required else None
         value = values[name]
         secret = bool(rule.get("secret"))
         if name in ("circleci_http_proxy", "circleci_https_proxy") and isinstance(value, str) \
@@ -134,12 +143,43 @@ class InputContract:
         if any(n in bad for n in names):
             return []
         counts = {n: as_int(values[n]) for n in names if values.get(n) is not None}
-        low, want, high = (counts.get(n) for n in names)
+        # An unset count is the sizing default the infrastructure role gives Terraform.
+        defaults = self.sizing_counts(values)
+        low, want, high = (counts.get(n, defaults.get(n.rsplit("_", 1)[1])) for n in names)
         ordered = [(a, b) for a, b in ((low, high), (low, want), (want, high)) if a is not None and b is not None]
         if all(a <= b for a, b in ordered):
             return []
         return ["circleci_nomad_min (%s) <= circleci_nomad_desired (%s) <= circleci_nomad_max (%s) must hold"
-                % tuple(values.get(n, "sizing default") for n in names)]
+                % tuple(values.get(n, "sizing default %s" % defaults.get(n.rsplit("_", 1)[1])) for n in names)]
+
+    def daily_active_users(self, values):
+        users = values.get("circleci_daily_active_users")
+        return self.rules["circleci_daily_active_users"].get("default") if users is None else as_int(users)
+
+    def sizing_counts(self, values):
+        """{min, max, desired} of data/sizing.yml for the install's users ({} without the tables)."""
+        users = self.daily_active_users(values)
+        if not self.sizing or users is None:
+            return {}
+        try:
+            return compute_sizing(self.sizing, users)["nomad"]
+        except SizingError:
+            return {}
+
+    def scale_count(self, values):
+        """scale.yml: the new count within the sizing band of the install's users (when they are given)."""
+        desired = as_int(values.get("circleci_nomad_desired"))
+        if desired is None or values.get("circleci_daily_active_users") is None \
+                or values.get("circleci_nomad_allow_outside_sizing") is True:
+            return []
+        band = compute_sizing(self.sizing, self.daily_active_users(values))
+        low, high = band["nomad"]["min"], band["nomad"]["max"]
+        if desired >= low and (high is None or desired <= high):
+            return []
+        return ["circleci_nomad_desired=%d is outside the install guide's %d-%s Nomad clients for %s daily active "
+                "users (band %s, data/sizing.yml). Set circleci_nomad_allow_outside_sizing=true to scale outside "
+                "it anyway." % (desired, low, "any" if high is None else high, values["circleci_daily_active_users"],
+                                band["band"])]
 
     def tags(self, values, bad):
         tags = values.get("circleci_tags")

@@ -14,10 +14,13 @@ description:
   - Fails with one line that names each bad variable and says what to fix; secret values are never shown.
 options:
   groups:
-    description: Which stages' inputs to check (inputs of group C(always) are always checked).
+    description:
+      - Which stages' inputs to check (inputs of group C(always) are always checked).
+      - C(scale) (scale.yml) requires C(circleci_nomad_desired) and keeps it within the sizing band of
+        C(circleci_daily_active_users) unless C(circleci_nomad_allow_outside_sizing=true).
     type: list
     elements: str
-    choices: [aws, app, github]
+    choices: [aws, app, github, scale]
     default: [aws, app, github]
 author: circleci_server.aws contributors (@circleci-server-aws)
 attributes:
@@ -52,7 +55,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 
 def main():
-    spec = {"groups": {"type": "list", "elements": "str", "choices": ["aws", "app", "github"],
+    spec = {"groups": {"type": "list", "elements": "str", "choices": ["aws", "app", "github", "scale"],
                        "default": ["aws", "app", "github"]}}
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     module.fail_json(msg="circleci_server.aws.check_inputs runs as an action on the controller: call it from a play")

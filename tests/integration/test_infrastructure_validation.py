@@ -92,7 +92,7 @@ BACKEND_SECRET = "BackendSecretKey7Kq0123456789"
 @pytest.mark.parametrize("overrides,reason", [
     ({"circleci_secret_passphrase": BAD_PASSPHRASE}, PASSPHRASE_RULE),
     # The backend configuration may hold access keys: refused here (no lock), and never logged
-    # by the variable mapping either (playbooks/tasks/infrastructure_vars.yml).
+    # when the infrastructure role takes it (through its defaults: no set_fact copies it).
     ({"circleci_terraform_backend": "s3",
       "circleci_terraform_backend_config": {"bucket": "b", "key": "k", "region": "us-east-1",
                                             "access_key": "AKIAEXAMPLE7KQ", "secret_key": BACKEND_SECRET}},

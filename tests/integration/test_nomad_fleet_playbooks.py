@@ -39,6 +39,19 @@ def test_scale_refuses_a_count_outside_min_max(fleet):
     assert fleet.describe_group()["DesiredCapacity"] == 1
 
 
+def test_scale_count_rules_are_the_input_contracts(fleet):
+    # data/inputs.yml group scale: the count is required, and stays inside the sizing band of the install's
+    # users (1000 users: 10 clients or more, data/sizing.yml) unless allowed; refused before the group is touched.
+    missing = fleet.play("scale")
+    assert missing.rc != 0
+    assert "circleci_nomad_desired must be set: a whole number of Nomad clients" in missing.output()
+    outside = fleet.play("scale", circleci_nomad_desired=4, circleci_daily_active_users=1000)
+    assert outside.rc != 0
+    assert "circleci_nomad_desired=4 is outside the install guide's" in outside.output()
+    assert "circleci_nomad_allow_outside_sizing=true" in outside.output()
+    assert fleet.describe_group()["DesiredCapacity"] == 1
+
+
 def test_scale_up_waits_until_every_client_is_ready_in_nomad(fleet):
     result = fleet.play("scale", circleci_nomad_desired=3)
     assert result.rc == 0, str(result)

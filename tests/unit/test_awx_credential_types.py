@@ -136,8 +136,7 @@ def test_injected_variables_are_read_by_the_playbooks_that_get_them():
 # Read by a job's playbook closure but not needed by that job, and why. Kept
 # short and explicit: anything else a playbook reads must come from a credential.
 READ_NOT_NEEDED = {
-    # playbooks/tasks/infrastructure_vars.yml passes the passphrase on only when it
-    # is set; roles/infrastructure checks it only when provisioning (state present).
+    # The infrastructure role never reads the passphrase (the input contract checks it).
     # teardown.yml and validate.yml import inputs.yml with check_inputs_groups: []
     # (only the install-wide checks); the secret groups of check_inputs.yml do not run there.
     "teardown": {"circleci_secret_passphrase", "circleci_console_password", "circleci_github_client_id",
@@ -149,11 +148,11 @@ READ_NOT_NEEDED = {
 
 def test_playbook_closure_follows_task_files_and_roles():
     # provision.yml names the passphrase only in a task file it imports, and the
-    # infrastructure role's variable only in the role: both must be found.
+    # infrastructure role's working directory only in the role: both must be found.
     text = playbook_closure("playbooks/provision.yml")
     assert "circleci_secret_passphrase" not in (REPO / "playbooks" / "provision.yml").read_text()
     assert mentions(text, "circleci_secret_passphrase")
-    assert mentions(text, "infrastructure_secret_passphrase")
+    assert mentions(text, "__infrastructure_workdir")
     # configure_hosts.yml -> roles services -> include_role docker.
     hosts = playbook_closure("playbooks/configure_hosts.yml")
     assert mentions(hosts, "services__passphrase_path") and mentions(hosts, "docker_daemon_options")

@@ -88,7 +88,45 @@ def test_every_rule_says_what_to_fix_and_has_a_known_group():
     for name, rule in RULES.items():
         assert rule.get("why"), name
         groups = [rule.get("group", "always")] if isinstance(rule.get("group", "always"), str) else rule["group"]
-        assert set(groups) <= {"always", "aws", "app", "github"}, name
+        assert set(groups) <= {"always", "aws", "app", "github", "scale"}, name
+
+
+SIZING = yaml.safe_load((REPO_ROOT / "data" / "sizing.yml").read_text())
+
+
+def check_sized(values, groups):
+    return InputContract(RULES, versions=VERSIONS, external_services=PORTS["external_services"],
+                         sizing=SIZING).check(values, groups)
+
+
+def test_client_counts_are_checked_with_the_sizing_defaults(valid):
+    # A max below the sizing band's min (49 users: at least one client) fails up front, before Terraform
+    # (the infrastructure role once checked this itself).
+    assert check_sized(dict(valid, circleci_daily_active_users=1000, circleci_nomad_max=50), ["aws"]) == []
+    assert check_sized(dict(valid, circleci_daily_active_users=1000, circleci_nomad_max=1), ["aws"]) == [
+        "circleci_nomad_min (sizing default %d) <= circleci_nomad_desired (sizing default %d) <= "
+        "circleci_nomad_max (1) must hold" % ((SIZING_COUNTS(1000)["min"],) * 2)]
+
+
+def SIZING_COUNTS(users):
+    from ansible_collections.circleci_server.aws.plugins.module_utils.sizing import compute_sizing
+    return compute_sizing(SIZING, users)["nomad"]
+
+
+def test_scale_requires_the_count_and_keeps_it_in_the_sizing_band():
+    base = {"circleci_prefix": "ci"}
+    assert check_sized(base, ["scale"])[0].startswith("circleci_nomad_desired must be set")
+    assert check_sized(dict(base, circleci_nomad_desired="six"), ["scale"])[0].startswith(
+        "circleci_nomad_desired must be a whole number")
+    assert check_sized(dict(base, circleci_nomad_desired=6), ["scale"]) == []
+    band = SIZING_COUNTS(1000)
+    inside = dict(base, circleci_daily_active_users=1000, circleci_nomad_desired=band["min"])
+    assert check_sized(inside, ["scale"]) == []
+    outside = dict(inside, circleci_nomad_desired=band["max"] + 1)
+    assert "circleci_nomad_allow_outside_sizing=true" in check_sized(outside, ["scale"])[0]
+    assert check_sized(dict(outside, circleci_nomad_allow_outside_sizing=True), ["scale"]) == []
+    # Other stages do not require it.
+    assert check_sized(base, []) == []
 
 
 def test_no_copy_of_a_contract_rule_outside_it():
