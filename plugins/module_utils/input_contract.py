@@ -12,6 +12,8 @@ import ipaddress
 import os
 import re
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+
 from ansible_collections.circleci_server.aws.plugins.module_utils.regions import is_region_name
 from ansible_collections.circleci_server.aws.plugins.module_utils.sizing import SizingError, compute_sizing
 
@@ -38,6 +40,18 @@ def is_dns_name(value):
     if not isinstance(value, str) or not value or len(value) > 253:
         return False
     return all(_DNS_LABEL.fullmatch(label) for label in value.rstrip(".").split("."))
+
+
+def as_bool(value):
+    """True or False from a boolean or the strings Ansible's bool filter takes ("true", "yes", "1", ...),
+    as `-e name=true` and AWX surveys give them; None otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in BOOLEANS_TRUE:
+        return True
+    if isinstance(value, str) and value.lower() in BOOLEANS_FALSE:
+        return False
+    return None
 
 
 def as_int(value):
@@ -119,7 +133,7 @@ class InputContract:
         if kind == "dict":
             return isinstance(value, dict)
         if kind == "bool":
-            return isinstance(value, bool)
+            return as_bool(value) is not None
         if name == "circleci_version" and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
@@ -170,7 +184,7 @@ class InputContract:
         """scale.yml: the new count within the sizing band of the install's users (when they are given)."""
         desired = as_int(values.get("circleci_nomad_desired"))
         if desired is None or values.get("circleci_daily_active_users") is None \
-                or values.get("circleci_nomad_allow_outside_sizing") is True:
+                or as_bool(values.get("circleci_nomad_allow_outside_sizing")) is True:
             return []
         band = compute_sizing(self.sizing, self.daily_active_users(values))
         low, high = band["nomad"]["min"], band["nomad"]["max"]

@@ -125,6 +125,12 @@ def test_scale_requires_the_count_and_keeps_it_in_the_sizing_band():
     outside = dict(inside, circleci_nomad_desired=band["max"] + 1)
     assert "circleci_nomad_allow_outside_sizing=true" in check_sized(outside, ["scale"])[0]
     assert check_sized(dict(outside, circleci_nomad_allow_outside_sizing=True), ["scale"]) == []
+    # As `-e circleci_nomad_allow_outside_sizing=true` and AWX surveys give it: a string.
+    assert check_sized(dict(outside, circleci_nomad_allow_outside_sizing="true"), ["scale"]) == []
+    assert "circleci_nomad_allow_outside_sizing=true" in check_sized(
+        dict(outside, circleci_nomad_allow_outside_sizing="false"), ["scale"])[0]
+    assert any("circleci_nomad_allow_outside_sizing must be" in message for message in check_sized(
+        dict(outside, circleci_nomad_allow_outside_sizing="maybe"), ["scale"]))
     # Other stages do not require it.
     assert check_sized(base, []) == []
 
