@@ -19,6 +19,7 @@ import uuid
 
 import pytest
 
+from tests.sandbox.hosts import free_subnet
 from tests.sandbox.ansible import ansible_env
 from tests.sandbox.demo import REPO_ROOT, VENV_BIN, Demo
 from tests.sandbox.hosts import SystemdHost
@@ -52,7 +53,7 @@ class DayTwoDemo(Demo):
 
 @pytest.fixture(scope="module")
 def demo(base_image):
-    env = DayTwoDemo(name="d2" + uuid.uuid4().hex[:4], subnet="10.216.%d.0/24" % (uuid.uuid4().int % 200 + 20),
+    env = DayTwoDemo(name="d2" + uuid.uuid4().hex[:4], subnet=free_subnet("10.216"),
                      nomad_clients=0)
     rc, output, _ = env.run_site(stream=False, log_name="install")
     assert rc == 0, f"site.yml failed (rc={rc}); log {env.dir / 'install.log'}\n{output[-6000:]}"

@@ -20,6 +20,7 @@ import uuid
 
 import pytest
 
+from tests.sandbox.hosts import free_subnet
 from tests.sandbox import hosts as sandbox_hosts
 from tests.sandbox.demo import Demo
 from tests.sandbox.imds_server import MetadataService
@@ -56,7 +57,7 @@ def wait_for(what, check, timeout=120, interval=1.0):
 @pytest.fixture(scope="module")
 def emulator(base_image):
     name = "ec2" + uuid.uuid4().hex[:4]
-    demo = Demo(name=name, subnet="10.218.%d.0/24" % (uuid.uuid4().int % 200 + 20), nomad_clients=0)
+    demo = Demo(name=name, subnet=free_subnet("10.218"), nomad_clients=0)
     try:
         demo.start_emulator()
         yield demo

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox.hosts import free_subnet
 from tests.sandbox.demo import Demo
 from tests.sandbox.fault_proxy import FaultProxy
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo(base_image):
-    env = Demo(name="flt" + uuid.uuid4().hex[:4], subnet="10.215.%d.0/24" % (uuid.uuid4().int % 200 + 20),
+    env = Demo(name="flt" + uuid.uuid4().hex[:4], subnet=free_subnet("10.219"),
                nomad_clients=1)
     env.ensure_moto()
     proxy = FaultProxy(env.moto.url).start()

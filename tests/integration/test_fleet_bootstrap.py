@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from tests.sandbox.hosts import free_subnet
 from tests.sandbox import hosts as sandbox_hosts
 from tests.sandbox.aws import DUMMY_SECRET_KEY
 from tests.sandbox.demo import Demo
@@ -24,7 +25,7 @@ TAG = "circleci:bootstrap"
 @pytest.fixture(scope="module")
 def demo(base_image):
     name = "fb" + uuid.uuid4().hex[:4]
-    env = Demo(name=name, subnet="10.215.%d.0/24" % (uuid.uuid4().int % 200 + 20), nomad_clients=1, nomad_max=4)
+    env = Demo(name=name, subnet=free_subnet("10.215"), nomad_clients=1, nomad_max=4)
     yield env
     env.stop_emulator()
     env.clean()

@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from tests.sandbox.hosts import free_subnet
 from tests.sandbox.aws import DUMMY_SECRET_KEY
 from tests.sandbox.demo import Demo
 
@@ -26,7 +27,7 @@ NOMAD_CLIENTS = 2
 @pytest.fixture(scope="module")
 def demo(base_image):
     name = "e2e" + uuid.uuid4().hex[:4]
-    env = Demo(name=name, subnet="10.214.%d.0/24" % (uuid.uuid4().int % 200 + 20), nomad_clients=NOMAD_CLIENTS)
+    env = Demo(name=name, subnet=free_subnet("10.214"), nomad_clients=NOMAD_CLIENTS)
 
     def no_such_image_once(instance, host):
         # Before the roles run: the replicatedctl stand-in will fail the first `app start`

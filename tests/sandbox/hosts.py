@@ -12,6 +12,7 @@ molecule/resources/platform.yml carries the same options for Molecule.
 """
 import hashlib
 import io
+import random
 import shutil
 import subprocess
 import tarfile
@@ -100,6 +101,30 @@ def docker(*args, check=True, capture=True, input_bytes=None, timeout=None):
         err = proc.stderr.decode(errors="replace") if capture else ""
         raise SandboxError(f"docker {' '.join(args[:3])}... failed ({proc.returncode}): {err.strip()}")
     return proc
+
+
+def subnets_in_use():
+    """Every IPv4 subnet a Docker network on this daemon holds, leftovers of killed runs included."""
+    names = docker("network", "ls", "-q").stdout.decode().split()
+    if not names:
+        return set()
+    out = docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *names).stdout.decode()
+    return set(out.split())
+
+
+def free_subnet(first_octets, low=20, high=219):
+    """A random /24 under `first_octets` ("10.215") that no Docker network holds yet.
+
+    A fixed or merely random third octet collided with a network a killed run had left behind
+    ("Pool overlaps with other one on this address space").
+    """
+    used = subnets_in_use()
+    choices = [f"{first_octets}.{n}.0/24" for n in range(low, high + 1)]
+    free = [c for c in choices if c not in used]
+    if not free:
+        raise SandboxError(f"no free /24 left under {first_octets}.0.0/16: remove stale networks "
+                           "(docker network ls --filter label=circleci-demo)")
+    return random.choice(free)
 
 
 def docker_available():
