@@ -169,6 +169,13 @@ def _bootstrap(tmp_path, recorder, **config):
                           aws={"autoscaling": recorder, "ec2": recorder, "s3": recorder})
 
 
+def test_a_mistyped_setting_stops_the_bootstrap_before_anything_runs(tmp_path):
+    config = tmp_path / "bootstrap.json"
+    config.write_text(json.dumps({"bucket": "b", "bundel_prefix": "bootstrap/"}))
+    with pytest.raises(SystemExit, match="unknown setting.*bundel_prefix"):
+        boot.main(["--config", str(config)])
+
+
 def test_a_failed_step_tags_the_reason_and_abandons_the_launch(tmp_path):
     recorder = Recorder()  # no manifest in the bucket
     assert _bootstrap(tmp_path, recorder).run() == "failed"

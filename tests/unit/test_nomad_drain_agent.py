@@ -248,5 +248,16 @@ def test_runs_on_python_3_5():
 def test_unknown_setting_is_refused(tmp_path):
     config = tmp_path / "drain.json"
     config.write_text(json.dumps({"drain_timout": 5}))
-    with pytest.raises(SystemExit, match="unknown setting"):
-        drain.load_config(str(config))
+    with pytest.raises(SystemExit, match="unknown setting.*drain_timout"):
+        drain.main(["--config", str(config), "--once"])
+
+
+def test_an_unwritable_log_file_costs_only_the_file(tmp_path, capsys):
+    # The agent must still drain when its log directory cannot be created (a read-only /var/log).
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    logger = logging.getLogger("circleci-nomad-drain-test")
+    drain.setup_agent_logging(logger, str(blocker / "drain.log"))
+    logger.info("still logging")
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "still logging" in err

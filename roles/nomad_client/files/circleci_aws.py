@@ -1,6 +1,7 @@
 """circleci_aws: the instance metadata (IMDSv2) and signed AWS API calls the Nomad clients' own agents make.
 
-Shared by circleci_nomad_drain.py (scale-in drain) and circleci_bootstrap.py (first boot):
+Shared by circleci_nomad_drain.py (scale-in drain) and circleci_bootstrap.py (first boot),
+with the two things both agents do alike (read their JSON settings, log to stderr and a file):
 both run on the host's python3 without an SDK, so this file is stdlib only and Python >= 3.5
 (Ubuntu 16.04's python3: no f-strings, no variable annotations, json.loads on str only).
 The nomad_client role installs it next to the drain agent; the launch template's user data
@@ -22,7 +23,11 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
+import logging.handlers
+import os
 import re
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -258,3 +263,35 @@ class S3:
         except urllib.error.HTTPError as exc:
             raise AwsError("s3://{}/{}: HTTP {}: {}".format(
                 bucket, key, exc.code, _error_message(exc.read().decode("utf-8", "replace")))) from None
+
+
+def load_agent_config(path, defaults):
+    """The agent's JSON settings file; a key not in ``defaults`` (a typo) stops the agent. No path: {}."""
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    unknown = sorted(set(config) - set(defaults))
+    if unknown:
+        raise SystemExit("{}: unknown setting(s) {}".format(path, ", ".join(unknown)))
+    return config
+
+
+def setup_agent_logging(logger, log_file):
+    """Log to stderr (the journal, or cloud-init's output log) and to ``log_file``.
+
+    An unwritable log file costs only the file: the agent must still drain or bootstrap.
+    WatchedFileHandler reopens the file after logrotate moved it.
+    """
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        try:
+            os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
+            handlers.append(logging.handlers.WatchedFileHandler(log_file))
+        except OSError as exc:
+            print("{}: cannot write {}: {}".format(logger.name, log_file, exc), file=sys.stderr)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -44,7 +44,8 @@ import urllib.request
 
 # The shared IMDSv2 / SigV4 / AWS API code: written next to this file by the user data.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from circleci_aws import AutoScaling, AwsError, Ec2, InstanceMetadata, S3, direct_opener, text_of  # noqa: E402
+from circleci_aws import (  # noqa: E402
+    AutoScaling, AwsError, Ec2, InstanceMetadata, S3, direct_opener, load_agent_config, setup_agent_logging, text_of)
 
 LOG = logging.getLogger("circleci-bootstrap")
 
@@ -435,34 +436,13 @@ class Bootstrap:
         return "ok"
 
 
-def load_config(path):
-    with open(path, encoding="utf-8") as handle:
-        config = json.load(handle)
-    unknown = sorted(set(config) - set(DEFAULTS))
-    if unknown:
-        raise SystemExit("{}: unknown setting(s) {}".format(path, ", ".join(unknown)))
-    return config
-
-
-def setup_logging(log_file):
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    handlers = [logging.StreamHandler(sys.stderr)]  # cloud-init's output log
-    if log_file:
-        os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
-        handlers.append(logging.FileHandler(log_file))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Configure this Nomad client at first boot and complete "
                                                  "its launching lifecycle hook.")
     parser.add_argument("--config", default="/etc/circleci/bootstrap.json")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
-    setup_logging(dict(DEFAULTS, **config)["log_file"])
+    config = load_agent_config(args.config, DEFAULTS)
+    setup_agent_logging(LOG, dict(DEFAULTS, **config)["log_file"])
     for name in ("http_proxy", "https_proxy", "no_proxy"):  # S3, pip (unused: --no-index), AWX
         if config.get(name):
             os.environ[name] = config[name]

@@ -36,7 +36,6 @@ first-boot bootstrap), with the instance profile's credentials from
 import argparse
 import json
 import logging
-import logging.handlers
 import os
 import re
 import sys
@@ -47,7 +46,8 @@ import urllib.request
 # The shared IMDSv2 / SigV4 / Auto Scaling code lives next to this file (circleci_aws.py).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import circleci_aws  # noqa: E402
-from circleci_aws import AutoScaling, AwsError, InstanceMetadata  # noqa: E402
+from circleci_aws import (  # noqa: E402
+    AutoScaling, AwsError, InstanceMetadata, load_agent_config, setup_agent_logging)
 
 sigv4_headers = circleci_aws.sigv4_headers  # the signer, under the name the drain's unit tests use
 
@@ -269,40 +269,14 @@ class DrainAgent:
             self.sleep(float(self.config["poll_interval"]))
 
 
-def load_config(path):
-    if not path:
-        return {}
-    with open(path, encoding="utf-8") as handle:
-        config = json.load(handle)
-    unknown = sorted(set(config) - set(DEFAULTS))
-    if unknown:
-        raise SystemExit("{}: unknown setting(s) {}".format(path, ", ".join(unknown)))
-    return config
-
-
-def setup_logging(log_file):
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    handlers = [logging.StreamHandler(sys.stderr)]  # the journal, under systemd
-    if log_file:
-        try:
-            os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
-            handlers.append(logging.handlers.WatchedFileHandler(log_file))
-        except OSError as exc:
-            print("circleci-nomad-drain: cannot write {}: {}".format(log_file, exc), file=sys.stderr)
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Drain this Nomad client when its Auto Scaling group "
                                                  "terminates it, then complete the lifecycle action.")
     parser.add_argument("--config", default="/etc/circleci/nomad-drain.json")
     parser.add_argument("--once", action="store_true", help="check once (drain if terminating) and exit")
     args = parser.parse_args(argv)
-    config = load_config(args.config if os.path.exists(args.config) else None)
-    setup_logging(dict(DEFAULTS, **config)["log_file"])
+    config = load_agent_config(args.config if os.path.exists(args.config) else None, DEFAULTS)
+    setup_agent_logging(LOG, dict(DEFAULTS, **config)["log_file"])
     agent = DrainAgent(config)
     outcome = agent.run(once=args.once)
     if outcome is not None and not args.once:
