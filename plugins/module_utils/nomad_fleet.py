@@ -80,6 +80,7 @@ class NomadFleet:
         self.retry = retry or AWSRetry.jittered_backoff(retries=8, delay=1, max_delay=15)
         self.clock = clock
         self.sleep = sleep
+        self._templates = {}  # launch template id or name -> DescribeLaunchTemplates entry
 
     def _call(self, client, operation, **kwargs):
         return self.retry(getattr(client, operation))(**kwargs)
@@ -93,15 +94,19 @@ class NomadFleet:
                              "provisioned?)" % self.group_name)
         return groups[0]
 
-    def _template(self, group):
+    def _template(self, group, reuse=False):
         spec = group.get("LaunchTemplate") or (group.get("MixedInstancesPolicy") or {}).get(
             "LaunchTemplate", {}).get("LaunchTemplateSpecification") or {}
-        if not spec.get("LaunchTemplateId") and not spec.get("LaunchTemplateName"):
+        key = spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName")
+        if not key:
             return spec, {}
+        if reuse and key in self._templates:
+            return spec, self._templates[key]
         query = ({"LaunchTemplateIds": [spec["LaunchTemplateId"]]} if spec.get("LaunchTemplateId")
                  else {"LaunchTemplateNames": [spec["LaunchTemplateName"]]})
         found = self._call(self.ec2, "describe_launch_templates", **query)["LaunchTemplates"]
-        return spec, (found[0] if found else {})
+        self._templates[key] = found[0] if found else {}
+        return spec, self._templates[key]
 
     def _tags(self, instance_ids):
         tags = {}
@@ -113,15 +118,22 @@ class NomadFleet:
                     tags[instance["InstanceId"]] = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
         return tags
 
-    def describe(self):
-        """The group, its launch template version and its instances (sorted by id)."""
+    def describe(self, while_waiting=False):
+        """The group, its launch template version and its instances (sorted by id).
+
+        while_waiting: a look between two polls of a wait, at a third of the API cost: the launch
+        template as first read (a wait does not change it), and circleci:bootstrap tags only of
+        instances not InService (the ones a wait watches for failures); an InService instance's
+        ``bootstrap`` is then None.
+        """
         group = self._group()
-        spec, template = self._template(group)
+        spec, template = self._template(group, reuse=while_waiting)
         target = _version_number(spec.get("Version"), template)
         latest = template.get("LatestVersionNumber")
         instances = []
         raw = group.get("Instances", [])
-        tags = self._tags([i["InstanceId"] for i in raw]) if raw else {}
+        tagged = [i["InstanceId"] for i in raw if not while_waiting or i.get("LifecycleState") != IN_SERVICE]
+        tags = self._tags(tagged) if tagged else {}
         for item in raw:
             lt = item.get("LaunchTemplate") or {}
             version = _version_number(lt.get("Version"), template) if lt else None
@@ -132,7 +144,8 @@ class NomadFleet:
                 "protected_from_scale_in": bool(item.get("ProtectedFromScaleIn", False)),
                 "launch_template_version": version,
                 "up_to_date": version is not None and version == target,
-                "bootstrap": tags.get(item["InstanceId"], {}).get(BOOTSTRAP_TAG, ""),
+                "bootstrap": tags.get(item["InstanceId"], {}).get(BOOTSTRAP_TAG, "")
+                if item["InstanceId"] in tagged else None,
             })
         instances.sort(key=lambda i: i["instance_id"])
         in_service = [i for i in instances if i["lifecycle_state"] == IN_SERVICE and i["health_status"] != "Unhealthy"]
@@ -217,8 +230,20 @@ class NomadFleet:
         return chosen
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_settled(self, desired, timeout, poll=5.0, expected_leaving=(), wall_clock=time.time):
+    def _fill_bootstrap_tags(self, group):
+        """The circleci:bootstrap tags a look while waiting left out (None), read in one call."""
+        missing = [i for i in group["instances"] if i["bootstrap"] is None]
+        tags = self._tags([i["instance_id"] for i in missing]) if missing else {}
+        for instance in missing:
+            instance["bootstrap"] = tags.get(instance["instance_id"], {}).get(BOOTSTRAP_TAG, "")
+        return group
+
+    def wait_settled(self, desired, timeout, poll=5.0, expected_leaving=(), wall_clock=time.time, max_poll=30.0):
         """Wait until exactly `desired` healthy instances are InService and no other is in the group.
+
+        Looks every `poll` seconds at first, then 1.5 times longer after each look up to `max_poll`:
+        a client takes minutes to configure itself, and each look costs the control node CPU and the
+        account's shared Describe* request rate (AWS asks for backoff when polling).
 
         Fails (FleetError) at the first instance that fails: one that leaves the group while it
         was launching (an abandoned launch) or whose circleci:bootstrap tag says it failed; or
@@ -228,8 +253,9 @@ class NomadFleet:
         started_epoch = wall_clock() - 60  # activities' clocks are AWS's: some slack
         seen = {}  # instance id -> last description
         leaving = set(expected_leaving)
+        interval = poll
         while True:
-            group = self.describe()
+            group = self.describe(while_waiting=True)
             current = {i["instance_id"]: i for i in group["instances"]}
             for instance_id, last in seen.items():
                 if instance_id in current or instance_id in leaving:
@@ -249,8 +275,9 @@ class NomadFleet:
             seen.update(current)
             others = [i for i in group["instances"] if i["instance_id"] not in group["in_service"]]
             if len(group["in_service"]) == desired and not others and group["desired_capacity"] == desired:
-                return group
+                return self._fill_bootstrap_tags(group)
             if self.clock() - started >= timeout:
+                self._fill_bootstrap_tags(group)
                 waiting = others or group["instances"]
                 raise FleetError(
                     "the group %s did not settle at %d InService client(s) within %ds: %d InService, desired %d; "
@@ -258,4 +285,5 @@ class NomadFleet:
                                             group["desired_capacity"],
                                             "; ".join(describe_failure(i) for i in waiting) or "none"),
                     others, group)
-            self.sleep(poll)
+            self.sleep(interval)
+            interval = min(interval * 1.5, max(poll, max_poll))

@@ -42,9 +42,17 @@ options:
     type: int
     default: 900
   poll_interval:
-    description: Seconds between two looks at the group while waiting.
+    description:
+      - Seconds before the first look at the group while waiting; each next look waits 1.5 times
+        longer, up to I(max_poll_interval).
     type: int
     default: 5
+  max_poll_interval:
+    description:
+      - The longest wait between two looks at the group. A client configures itself in minutes;
+        looking less often spares the control node's CPU and the account's Describe* request rate.
+    type: int
+    default: 30
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -120,6 +128,11 @@ terminated:
   returned: always
   type: list
   elements: str
+desired_capacity_before:
+  description: The group's desired capacity before this task changed it.
+  returned: success
+  type: int
+  sample: 1
 failed_instances:
   description: On failure, the instances that failed to launch or to come into service, as in RV(group.instances).
   returned: failure
@@ -144,6 +157,7 @@ def main():
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=900),
         poll_interval=dict(type="int", default=5),
+        max_poll_interval=dict(type="int", default=30),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -162,14 +176,14 @@ def main():
             target = before["desired_capacity"] - len(terminated)
         if params["wait"] and not module.check_mode:
             after = fleet.wait_settled(target, params["wait_timeout"], poll=params["poll_interval"],
-                                       expected_leaving=terminated)
+                                       expected_leaving=terminated, max_poll=params["max_poll_interval"])
         else:
             after = fleet.describe() if changed and not module.check_mode else before
     except FleetError as exc:
         module.fail_json(msg=str(exc), failed_instances=exc.failed, group=exc.group)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg="Auto Scaling group %s: AWS call failed" % params["name"])
-    result = dict(changed=changed, group=after, terminated=terminated)
+    result = dict(changed=changed, group=after, terminated=terminated, desired_capacity_before=before["desired_capacity"])
     if module._diff:
         result["diff"] = dict(before={"desired_capacity": before["desired_capacity"], "terminated": []},
                               after={"desired_capacity": target, "terminated": terminated})

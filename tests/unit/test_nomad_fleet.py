@@ -143,19 +143,23 @@ def _stubbed():
     return autoscaling, ec2, Stubber(autoscaling), Stubber(ec2)
 
 
-def _look(asg_stub, ec2_stub, instances, tags, desired=2):
+def _look(asg_stub, ec2_stub, instances, tags, desired=2, first=True):
+    """The calls of one look at the group while waiting. The Stubber fails the test on any other call:
+    after the first look a wait reads neither the launch template again nor the tags of InService clients."""
     asg_stub.add_response("describe_auto_scaling_groups", _asg_page(instances, desired))
-    ec2_stub.add_response("describe_launch_templates", TEMPLATES)
-    if instances:
-        ids = [instance[0] for instance in instances]
-        ec2_stub.add_response("describe_instances", _instances({iid: tags.get(iid, {}) for iid in ids}))
+    if first:
+        ec2_stub.add_response("describe_launch_templates", TEMPLATES)
+    ids = [iid for iid, state in instances if state != "InService"]
+    if ids:
+        ec2_stub.add_response("describe_instances", _instances({iid: tags.get(iid, {}) for iid in ids}),
+                              {"InstanceIds": ids})
 
 
 def test_an_abandoned_launch_stops_the_wait_naming_the_instance_tag_and_activity():
     autoscaling, ec2, asg_stub, ec2_stub = _stubbed()
     ok, bad = "i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"
     _look(asg_stub, ec2_stub, [(ok, "InService"), (bad, "Pending:Wait")], {bad: {"circleci:bootstrap": "running"}})
-    _look(asg_stub, ec2_stub, [(ok, "InService")], {})  # the launch was abandoned: it left the group
+    _look(asg_stub, ec2_stub, [(ok, "InService")], {}, first=False)  # the launch was abandoned: it left the group
     ec2_stub.add_response("describe_instances", _instances({bad: {
         "circleci:bootstrap": "failed: nomad_0.5.6_linux_amd64.zip checksum mismatch"}}))
     asg_stub.add_response("describe_scaling_activities", {"Activities": [{
@@ -187,12 +191,27 @@ def test_a_client_taken_out_by_scale_in_is_no_failure():
     autoscaling, ec2, asg_stub, ec2_stub = _stubbed()
     a, b = "i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"
     _look(asg_stub, ec2_stub, [(a, "InService"), (b, "Terminating:Wait")], {}, desired=2)
-    _look(asg_stub, ec2_stub, [(a, "InService"), (b, "Terminating:Proceed")], {}, desired=2)
-    _look(asg_stub, ec2_stub, [(a, "InService")], {}, desired=1)
-    fleet = nf.NomadFleet(autoscaling, ec2, GROUP, retry=_no_retry, sleep=lambda s: None)
+    _look(asg_stub, ec2_stub, [(a, "InService"), (b, "Terminating:Proceed")], {}, desired=2, first=False)
+    _look(asg_stub, ec2_stub, [(a, "InService")], {}, desired=1, first=False)
+    # Settled: the InService clients' tags the looks left out, in one call, for the result.
+    ec2_stub.add_response("describe_instances", _instances({a: {"circleci:bootstrap": "ok"}}), {"InstanceIds": [a]})
+    sleeps = []
+    fleet = nf.NomadFleet(autoscaling, ec2, GROUP, retry=_no_retry, sleep=sleeps.append)
     with asg_stub, ec2_stub:
-        group = fleet.wait_settled(1, timeout=60)
-    assert group["in_service"] == [a]
+        group = fleet.wait_settled(1, timeout=60, poll=5, max_poll=6)
+    assert group["in_service"] == [a] and group["instances"][0]["bootstrap"] == "ok"
+    assert sleeps == [5, 6]  # 1.5 times longer each look, up to max_poll
+
+
+def test_a_long_wait_looks_less_often_up_to_the_longest_interval(moto_group):
+    fleet = moto_group["fleet"]
+    clock = iter(range(0, 10000, 10))
+    fleet.clock = lambda: next(clock)
+    sleeps = []
+    fleet.sleep = sleeps.append
+    with pytest.raises(nf.FleetError):
+        fleet.wait_settled(3, timeout=100)
+    assert sleeps[:5] == [5, 7.5, 11.25, 16.875, 25.3125] and set(sleeps[5:]) == {30}
 
 
 def test_failure_line_names_the_missing_tag():
