@@ -183,7 +183,8 @@ def main():
         module.fail_json(msg=str(exc), failed_instances=exc.failed, group=exc.group)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg="Auto Scaling group %s: AWS call failed" % params["name"])
-    result = dict(changed=changed, group=after, terminated=terminated, desired_capacity_before=before["desired_capacity"])
+    result = dict(changed=changed, group=after, terminated=terminated,
+                  desired_capacity_before=before["desired_capacity"])
     if module._diff:
         result["diff"] = dict(before={"desired_capacity": before["desired_capacity"], "terminated": []},
                               after={"desired_capacity": target, "terminated": terminated})
