@@ -195,9 +195,12 @@ class NomadFleet:
         return None
 
     # --- changing -------------------------------------------------------------------------
-    def set_desired(self, desired, check_mode=False):
-        """SetDesiredCapacity; returns True when it changed (or would change) the group."""
-        group = self.describe()
+    def set_desired(self, desired, check_mode=False, group=None):
+        """SetDesiredCapacity; returns True when it changed (or would change) the group.
+
+        group: the caller's fresh describe() of the group, so it is not read twice.
+        """
+        group = group or self.describe()
         problem = self.check_desired(desired, group)
         if problem:
             raise FleetError(problem, group=group)
@@ -247,8 +250,18 @@ class NomadFleet:
 
         Fails (FleetError) at the first instance that fails: one that leaves the group while it
         was launching (an abandoned launch) or whose circleci:bootstrap tag says it failed; or
-        when the timeout passes, naming the instances not in service yet.
+        when the timeout passes, naming the instances not in service yet. The group returned, or
+        carried by the FleetError, has every instance's circleci:bootstrap tag.
         """
+        try:
+            group = self._wait(desired, timeout, poll, expected_leaving, wall_clock, max_poll)
+        except FleetError as exc:
+            if exc.group:
+                self._fill_bootstrap_tags(exc.group)
+            raise
+        return self._fill_bootstrap_tags(group)
+
+    def _wait(self, desired, timeout, poll, expected_leaving, wall_clock, max_poll):
         started = self.clock()
         started_epoch = wall_clock() - 60  # activities' clocks are AWS's: some slack
         seen = {}  # instance id -> last description
@@ -275,9 +288,9 @@ class NomadFleet:
             seen.update(current)
             others = [i for i in group["instances"] if i["instance_id"] not in group["in_service"]]
             if len(group["in_service"]) == desired and not others and group["desired_capacity"] == desired:
-                return self._fill_bootstrap_tags(group)
+                return group
             if self.clock() - started >= timeout:
-                self._fill_bootstrap_tags(group)
+                self._fill_bootstrap_tags(group)  # the message names InService ones too when none is waiting
                 waiting = others or group["instances"]
                 raise FleetError(
                     "the group %s did not settle at %d InService client(s) within %ds: %d InService, desired %d; "

@@ -170,7 +170,8 @@ def main():
             terminated = fleet.terminate(params["terminate_instances"], check_mode=module.check_mode)
             changed = bool(terminated)
         if params["desired_capacity"] is not None:
-            changed = fleet.set_desired(params["desired_capacity"], check_mode=module.check_mode) or changed
+            changed = fleet.set_desired(params["desired_capacity"], check_mode=module.check_mode,
+                                        group=None if terminated else before) or changed
         target = params["desired_capacity"]
         if target is None:
             target = before["desired_capacity"] - len(terminated)

@@ -168,6 +168,8 @@ def test_an_abandoned_launch_stops_the_wait_naming_the_instance_tag_and_activity
         "Description": "Launching a new EC2 instance: " + bad,
         "StatusMessage": "Instance failed to complete user's Lifecycle Action: Lifecycle Action Completed with "
                          "ABANDON Result"}]})
+    # The error's group gets the InService client's tag the looks left out.
+    ec2_stub.add_response("describe_instances", _instances({ok: {}}), {"InstanceIds": [ok]})
     fleet = nf.NomadFleet(autoscaling, ec2, GROUP, retry=_no_retry, sleep=lambda s: None)
     with asg_stub, ec2_stub, pytest.raises(nf.FleetError) as raised:
         fleet.wait_settled(2, timeout=60)
@@ -175,6 +177,7 @@ def test_an_abandoned_launch_stops_the_wait_naming_the_instance_tag_and_activity
     assert message.startswith("Nomad client " + bad + " (lifecycle state left the group while Pending:Wait")
     assert "checksum mismatch" in message and "ABANDON Result" in message
     assert [i["instance_id"] for i in raised.value.failed] == [bad]
+    assert [i["bootstrap"] for i in raised.value.group["instances"]] == [""]  # read, not left out (None)
 
 
 def test_a_bootstrap_tag_saying_failed_stops_the_wait_before_the_launch_is_abandoned():
@@ -182,6 +185,8 @@ def test_a_bootstrap_tag_saying_failed_stops_the_wait_before_the_launch_is_aband
     bad = "i-0ccccccccccccccccc"[:19]
     _look(asg_stub, ec2_stub, [("i-0aaaaaaaaaaaaaaaa", "InService"), (bad, "Pending:Wait")],
           {bad: {"circleci:bootstrap": "failed: apt-get install docker.io exited 100"}})
+    ec2_stub.add_response("describe_instances", _instances({"i-0aaaaaaaaaaaaaaaa": {}}),
+                          {"InstanceIds": ["i-0aaaaaaaaaaaaaaaa"]})
     fleet = nf.NomadFleet(autoscaling, ec2, GROUP, retry=_no_retry, sleep=lambda s: None)
     with asg_stub, ec2_stub, pytest.raises(nf.FleetError, match="bootstrap failed: .*docker.io exited 100"):
         fleet.wait_settled(2, timeout=60)
