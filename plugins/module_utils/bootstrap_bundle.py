@@ -12,6 +12,7 @@ The manifest is written last and only when something in it changed, so a second 
 same bundle changes nothing.
 """
 import copy
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -31,6 +32,81 @@ def sha256_file(path):
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# What ansible-galaxy's collection build always leaves out (ansible.galaxy.collection
+# _build_files_manifest_walk), besides galaxy.yml's build_ignore.
+GALAXY_IGNORED_PATTERNS = ("MANIFEST.json", "FILES.json", "*.pyc", "*.retry", "tests/output")
+GALAXY_IGNORED_DIRS = frozenset(("CVS", ".bzr", ".hg", ".git", ".svn", "__pycache__", ".tox"))
+SOURCE_DIGEST_NAME = "source.sha256"
+
+
+def write_if_changed(path, text):
+    """Write text to path unless it already holds exactly that; True when written."""
+    if os.path.isfile(path):
+        with open(path) as handle:
+            if handle.read() == text:
+                return False
+    with open(path, "w") as handle:
+        handle.write(text)
+    return True
+
+
+def collection_source_digest(source_dir, build_ignore):
+    """sha256 over every file a collection build of source_dir takes in (path and content), and galaxy.yml.
+
+    Walks as ansible-galaxy's build does (fnmatch over paths relative to source_dir, the same directories
+    always skipped), so a change to any file the tarball would hold changes the digest, and files the build
+    leaves out (the test suites, .tmp, a virtualenv) cost nothing.
+    """
+    patterns = list(GALAXY_IGNORED_PATTERNS) + list(build_ignore or [])
+    digest = hashlib.sha256()
+
+    def ignored(rel_path):
+        return any(fnmatch.fnmatch(rel_path, pattern) for pattern in patterns)
+
+    def walk(directory, rel_base):
+        for item in sorted(os.listdir(directory)):
+            path = os.path.join(directory, item)
+            rel_path = os.path.join(rel_base, item) if rel_base else item
+            if os.path.isdir(path):
+                if item in GALAXY_IGNORED_DIRS or ignored(rel_path):
+                    continue
+                digest.update(("d %s\n" % rel_path).encode("utf-8"))
+                if not os.path.islink(path):
+                    walk(path, rel_path)
+            elif rel_path == "galaxy.yml" or not ignored(rel_path):
+                digest.update(("f %s %s\n" % (rel_path, sha256_file(path))).encode("utf-8"))
+
+    walk(source_dir, "")
+    return digest.hexdigest()
+
+
+def built_collection(source_dir, build_ignore, out_dir, run):
+    """(tarball, built) for the collection in source_dir: the tarball built earlier when the source is unchanged.
+
+    ``run(argv)`` runs ``ansible-galaxy collection build`` and returns (rc, stdout, stderr). The digest of the
+    source the last build was made from is kept next to the tarball; any other content rebuilds.
+    """
+    digest = collection_source_digest(source_dir, build_ignore)
+    record = os.path.join(out_dir, SOURCE_DIGEST_NAME)
+    tarballs = sorted(f for f in os.listdir(out_dir) if f.endswith(".tar.gz")) if os.path.isdir(out_dir) else []
+    if len(tarballs) == 1 and os.path.isfile(record):
+        with open(record) as handle:
+            if handle.read().split() == [digest, tarballs[0]]:
+                return os.path.join(out_dir, tarballs[0]), False
+    if not os.path.isdir(out_dir):
+        os.makedirs(out_dir, 0o700)
+    for old in tarballs + [SOURCE_DIGEST_NAME]:
+        if os.path.exists(os.path.join(out_dir, old)):
+            os.remove(os.path.join(out_dir, old))
+    rc, out, err = run(["collection", "build", "--force", "--output-path", out_dir, source_dir])
+    tarballs = sorted(f for f in os.listdir(out_dir) if f.endswith(".tar.gz"))
+    if rc != 0 or len(tarballs) != 1:
+        raise ValueError("ansible-galaxy collection build %s failed (rc=%s): %s"
+                         % (source_dir, rc, (err or out or "no output").strip()[-2000:]))
+    write_if_changed(record, "%s %s\n" % (digest, tarballs[0]))
+    return os.path.join(out_dir, tarballs[0]), True
 
 
 def collection_content_digest(tarball):
@@ -135,14 +211,7 @@ def build_pieces(build_dir, python, wheelhouse, pip_version, system_site_package
         raise ValueError("the wheelhouse %s has no pip %s wheel" % (wheelhouse, pip_version))
     install = [w for w in wheels if w not in pip_wheels and not os.path.basename(w).startswith("pip-")]
     requirements = os.path.join(wheelhouse, "requirements.txt")
-    text = requirements_text(install, python)
-    old = None
-    if os.path.exists(requirements):
-        with open(requirements) as handle:
-            old = handle.read()
-    if old != text:
-        with open(requirements, "w") as handle:
-            handle.write(text)
+    write_if_changed(requirements, requirements_text(install, python))
     row_prefix = "py%s/" % python
     files = [row_prefix + "requirements.txt"] + [row_prefix + os.path.basename(w) for w in pip_wheels + install]
     pieces.append({"name": row_prefix + "requirements.txt", "path": requirements})

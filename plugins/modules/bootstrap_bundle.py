@@ -29,7 +29,7 @@ options:
     type: str
     default: bootstrap/
   build_dir:
-    description: A directory on the controller for the packed collection tarballs.
+    description: A directory on the controller for the built and packed collection tarballs and the node vars file.
     type: path
     required: true
   python:
@@ -52,9 +52,15 @@ options:
     default: false
   collection:
     description:
-      - This collection, as C(path) (an C(ansible-galaxy collection build) tarball; compared by its
-        C(MANIFEST.json)/C(FILES.json), since the tarball's bytes carry timestamps) or C(collection_dir) (an installed
-        copy, packed deterministically).
+      - This collection, in one of three forms.
+      - C(source_dir) (a source checkout, galaxy.yml at its top) with C(build_ignore) (galaxy.yml's list) and
+        C(galaxy) (the C(ansible-galaxy) to run) is built into C(<build_dir>/build) with
+        C(ansible-galaxy collection build), and built again only when a file the build takes in (or galaxy.yml)
+        changed since the last build. The digest of the source built is kept next to the tarball.
+      - C(path), a tarball C(ansible-galaxy collection build) made.
+      - C(collection_dir), an installed copy, packed deterministically.
+      - A built tarball is compared with the published one by its C(MANIFEST.json)/C(FILES.json), since the
+        tarball's bytes carry timestamps.
     type: dict
     required: true
   dependencies:
@@ -63,7 +69,8 @@ options:
     default: {}
   installed:
     description:
-      - The controller's collections (C(ansible-galaxy collection list --format json)); a dependency installed at the
+      - The controller's collections, in the shape of C(ansible-galaxy collection list --format json)
+        (the P(circleci_server.aws.installed_collections#lookup) lookup gives it); a dependency installed at the
         pinned version is packed from there.
     type: dict
     default: {}
@@ -71,8 +78,10 @@ options:
     description: Where C(ansible-galaxy collection download) put the dependencies not installed at their pinned version.
     type: path
   node_vars:
-    description: The node vars file (JSON; no secret).
-    type: path
+    description:
+      - What the node's play needs (no secret). Written to C(<build_dir>/node_vars.json) when it differs
+        from what is there, and published as that piece.
+    type: dict
     required: true
   files:
     description: Other files every node gets (e.g. the Nomad release keyring), C(name) and C(path).
@@ -95,13 +104,21 @@ EXAMPLES = r"""
     wheelhouse: ~/.circleci_server/ci/bootstrap/py3.5
     pip_version: "20.3.4"
     system_site_packages: true
-    collection: {path: ~/.circleci_server/ci/bootstrap/circleci_server-aws-0.1.0.tar.gz}
+    collection:
+      source_dir: "{{ playbook_dir }}/.."
+      build_ignore: "{{ (lookup('ansible.builtin.file', playbook_dir ~ '/../galaxy.yml') | from_yaml).build_ignore }}"
+      galaxy: ansible-galaxy
     dependencies: {community.docker: "3.4.11"}
+    installed: "{{ lookup('circleci_server.aws.installed_collections', 'community.docker') }}"
     download_dir: ~/.circleci_server/ci/bootstrap/download
-    node_vars: ~/.circleci_server/ci/bootstrap/node_vars.json
+    node_vars: {circleci_version: "{{ circleci_version }}", circleci_http_proxy: ""}
 """
 
 RETURN = r"""
+collection_built:
+  description: Whether this run built the collection's tarball from C(collection.source_dir).
+  returned: always
+  type: bool
 uploaded:
   description: Names of the pieces uploaded by this run (would be, in check mode).
   returned: always
@@ -113,11 +130,16 @@ manifest:
   type: dict
 """
 
+import json  # noqa: E402
+import os  # noqa: E402
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
 from ansible_collections.circleci_server.aws.plugins.module_utils.bootstrap_bundle import (  # noqa: E402
     BootstrapBundle,
     build_pieces,
+    built_collection,
+    write_if_changed,
 )
 
 
@@ -134,18 +156,27 @@ def main():
         dependencies=dict(type="dict", default={}),
         installed=dict(type="dict", default={}),
         download_dir=dict(type="path"),
-        node_vars=dict(type="path", required=True),
+        node_vars=dict(type="dict", required=True),
         files=dict(type="list", elements="dict", default=[]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
     bundle = BootstrapBundle(s3, module.params["bucket"], module.params["prefix"], check_mode=module.check_mode)
     params = module.params
+    collection = dict(params["collection"])
+    built = False
     try:
+        if collection.get("source_dir"):
+            collection["path"], built = built_collection(
+                collection["source_dir"], collection.get("build_ignore") or [],
+                os.path.join(params["build_dir"], "build"),
+                lambda argv: module.run_command([collection.get("galaxy") or "ansible-galaxy"] + argv))
+        node_vars = os.path.join(params["build_dir"], "node_vars.json")
+        write_if_changed(node_vars, json.dumps(params["node_vars"], indent=4, sort_keys=True) + "\n")
         pieces, manifest = build_pieces(
             params["build_dir"], params["python"], params["wheelhouse"], params["pip_version"],
-            params["system_site_packages"], params["collection"], params["dependencies"], params["installed"],
-            params["download_dir"] or params["build_dir"], params["node_vars"], params["files"])
+            params["system_site_packages"], collection, params["dependencies"], params["installed"],
+            params["download_dir"] or params["build_dir"], node_vars, params["files"])
         result = bundle.publish(pieces, manifest)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
@@ -153,7 +184,7 @@ def main():
         module.fail_json_aws(exc, msg="could not publish the bootstrap bundle to s3://%s/%s (does the bucket exist "
                                       "and may this identity write it?)" % (module.params["bucket"],
                                                                             module.params["prefix"]))
-    module.exit_json(**result)
+    module.exit_json(collection_built=built, **result)
 
 
 if __name__ == "__main__":

@@ -266,6 +266,75 @@ def test_an_installed_collection_packs_to_the_same_bytes_every_time(tmp_path):
     assert bootstrap_bundle.installed_collection_dir(listing, "community.docker", "3.4.11") is None
 
 
+def _source_checkout(tmp_path):
+    """A collection source tree: what the build takes in, and what galaxy.yml's build_ignore leaves out."""
+    source = tmp_path / "src"
+    files = {"galaxy.yml": "version: 0.1.0\n", "plugins/modules/m.py": "x = 1\n", "roles/r/tasks/main.yml": "---\n",
+             "tests/unit/test_m.py": "t = 1\n", ".venv/lib/big.py": "v = 1\n",
+             "plugins/modules/__pycache__/m.cpython-311.pyc": "c"}
+    for rel, text in files.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_text(text)
+    return source
+
+
+class _Galaxy:
+    """Stands in for `ansible-galaxy collection build`: writes a tarball named from galaxy.yml's version."""
+
+    def __init__(self):
+        self.builds = 0
+
+    def __call__(self, argv):
+        assert argv[:3] == ["collection", "build", "--force"]
+        out_dir, source = argv[4], Path(argv[5])
+        self.builds += 1
+        version = (source / "galaxy.yml").read_text().split()[1]
+        _collection_tarball(Path(out_dir) / f"circleci_server-aws-{version}.tar.gz", mtime=self.builds)
+        return 0, "Created collection", ""
+
+
+def test_the_collection_is_built_again_only_when_a_file_it_takes_in_changed(tmp_path):
+    source, galaxy, out = _source_checkout(tmp_path), _Galaxy(), str(tmp_path / "build")
+    ignore = [".venv", "tests"]
+    first, built = bootstrap_bundle.built_collection(str(source), ignore, out, galaxy)
+    assert built and galaxy.builds == 1 and first.endswith("circleci_server-aws-0.1.0.tar.gz")
+    assert bootstrap_bundle.built_collection(str(source), ignore, out, galaxy) == (first, False)
+    # Files the build leaves out change nothing: build_ignore, galaxy's own ignores (__pycache__).
+    (source / "tests" / "unit" / "test_m.py").write_text("t = 2\n")
+    (source / ".venv" / "lib" / "big.py").write_text("v = 2\n")
+    (source / "plugins" / "modules" / "__pycache__" / "m.cpython-311.pyc").write_text("d")
+    assert bootstrap_bundle.built_collection(str(source), ignore, out, galaxy) == (first, False)
+    # A file the tarball holds, a new one, and galaxy.yml each rebuild; the old tarball goes.
+    (source / "plugins" / "modules" / "m.py").write_text("x = 2\n")
+    assert bootstrap_bundle.built_collection(str(source), ignore, out, galaxy) == (first, True)
+    (source / "roles" / "r" / "tasks" / "extra.yml").write_text("---\n")
+    assert bootstrap_bundle.built_collection(str(source), ignore, out, galaxy)[1]
+    (source / "galaxy.yml").write_text("version: 0.2.0\n")
+    second, built = bootstrap_bundle.built_collection(str(source), ignore, out, galaxy)
+    assert built and second.endswith("-0.2.0.tar.gz") and not Path(first).exists()
+    assert galaxy.builds == 4
+
+
+def test_a_failed_build_is_reported_and_not_reused(tmp_path):
+    source, out = _source_checkout(tmp_path), str(tmp_path / "build")
+    with pytest.raises(ValueError, match="rc=1.*galaxy.yml is not valid"):
+        bootstrap_bundle.built_collection(str(source), [], out, lambda argv: (1, "", "ERROR! galaxy.yml is not valid"))
+    galaxy = _Galaxy()
+    assert bootstrap_bundle.built_collection(str(source), [], out, galaxy)[1] and galaxy.builds == 1
+
+
+def test_installed_collections_lookup_finds_the_copy_ansible_loads():
+    from ansible_collections.circleci_server.aws.plugins.lookup.installed_collections import LookupModule
+
+    listing, = LookupModule().run(["community.docker", "community.nothere"])
+    assert len(listing) == 1
+    root, found = next(iter(listing.items()))
+    assert list(found) == ["community.docker"]
+    manifest = json.loads((Path(root) / "community" / "docker" / "MANIFEST.json").read_text())
+    assert found["community.docker"]["version"] == manifest["collection_info"]["version"]
+    assert bootstrap_bundle.installed_collection_dir(listing, "community.docker", found["community.docker"]["version"])
+
+
 def test_requirements_pin_every_wheel_but_pip_with_its_hash(tmp_path):
     wheelhouse = _wheelhouse(tmp_path)
     node_vars = tmp_path / "node_vars.json"
