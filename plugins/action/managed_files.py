@@ -14,7 +14,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-_SOURCES = ("content", "src", "template")
+_SOURCES = ("content", "src", "template", "json_merge")
 
 
 class ActionModule(ActionBase):
@@ -42,7 +42,7 @@ class ActionModule(ActionBase):
         given = [key for key in _SOURCES if entry.get(key) is not None]
         state = entry.get("state") or "file"
         if state == "file" and len(given) != 1:
-            raise AnsibleActionFail("%s: give exactly one of content, src and template (got %s)"
+            raise AnsibleActionFail("%s: give exactly one of content, src, template and json_merge (got %s)"
                                     % (dest, ", ".join(given) or "none"))
         if state != "file":
             # Ignored, so that one entry can switch between a file and absent.
@@ -52,6 +52,8 @@ class ActionModule(ActionBase):
             resolved["content"] = self._read_src(dest, entry["src"])
         elif entry.get("template") is not None:
             resolved["content"] = self._render(dest, entry["template"], task_vars)
+        elif entry.get("json_merge") is not None and not isinstance(entry["json_merge"], dict):
+            raise AnsibleActionFail("%s: json_merge must be a dict" % dest)
         elif "content" in resolved and not isinstance(resolved["content"], str):
             raise AnsibleActionFail("%s: content must be text (use to_nice_json for data)" % dest)
         return resolved

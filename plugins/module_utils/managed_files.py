@@ -12,6 +12,7 @@ the whole list instead of one per file.
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
 import stat
 import tempfile
@@ -51,10 +52,27 @@ def _text_for_diff(data):
     return data.decode("utf-8", errors="replace")
 
 
+def merge_json(existing, wanted):
+    """existing with wanted merged in: nested objects key by key, anything else replaced (combine(recursive=True))."""
+    merged = dict(existing)
+    for key, value in wanted.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_json(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def json_text(data):
+    """JSON as to_nice_json(indent=2) writes it, with a final newline."""
+    return json.dumps(data, indent=2, sort_keys=True, separators=(",", ": ")) + "\n"
+
+
 class ManagedFiles:
     """Brings a list of entries to the wanted state.
 
-    files: [{dest, state ('file'|'directory'|'absent'), content (str, for a file), mode, owner, group, backup}]
+    files: [{dest, state ('file'|'directory'|'absent'), content (str, for a file) or json_merge (dict), mode, owner,
+    group, backup}]
     module: an AnsibleModule (its load_file_common_arguments, set_fs_attributes_if_different,
     atomic_move, backup_local and check_mode are used).
     """
@@ -103,6 +121,8 @@ class ManagedFiles:
                     os.makedirs(dest)
         else:
             content = entry.get("content")
+            if entry.get("json_merge") is not None:
+                content = json_text(merge_json(self._json_object(dest, kind), entry["json_merge"]))
             if content is None:
                 raise ManagedFilesError("%s: a file needs content (or src or template)" % dest)
             if kind not in (None, "file", "link"):
@@ -133,6 +153,23 @@ class ManagedFiles:
                 diff["before_header"] = "%s %s" % (dest, _attrs(attr_diff["before"]))
                 diff["after_header"] = "%s %s" % (dest, _attrs(attr_diff["after"]))
         return result, self._diff_or_none(result, diff)
+
+    @staticmethod
+    def _json_object(dest, kind):
+        """The JSON object a file holds ({} for a missing or empty file), read on the host."""
+        if kind != "file":
+            return {}
+        text = _read(dest).decode("utf-8", errors="replace")
+        if not text.strip():
+            return {}
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ManagedFilesError("%s is not valid JSON (%s): fix or remove it, then run again"
+                                    % (dest, exc)) from None
+        if not isinstance(data, dict):
+            raise ManagedFilesError("%s holds JSON that is not an object: fix or remove it, then run again" % dest)
+        return data
 
     @staticmethod
     def _diff_or_none(result, diff):

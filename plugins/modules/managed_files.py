@@ -42,8 +42,9 @@ options:
         default: file
       content:
         description:
-          - The file's content (text). Exactly one of O(files[].content), O(files[].src) and O(files[].template) for
-            a file; all three are ignored for the other states, so one entry can switch between a file and V(absent).
+          - The file's content (text). Exactly one of O(files[].content), O(files[].src), O(files[].template) and
+            O(files[].json_merge) for a file; all are ignored for the other states, so one entry can switch between
+            a file and V(absent).
         type: str
       src:
         description:
@@ -55,6 +56,15 @@ options:
           - A Jinja template on the controller, looked up and rendered like M(ansible.builtin.template)'s
             O(ansible.builtin.template#module:src).
         type: path
+      json_merge:
+        description:
+          - For a file that holds a JSON object. The file becomes the object the host's file has (an empty or
+            missing file counts as an empty object) with these keys merged in, nested objects key by key, as
+            C(combine(recursive=True)) merges. Keys set outside this task stay. Written as
+            C(to_nice_json(indent=2)) writes it, with a final newline. Read and compared on the host in the same
+            run, so merging costs no extra round trip.
+          - Counts as the file's source, instead of O(files[].content), O(files[].src) or O(files[].template).
+        type: dict
       mode:
         description: The permissions, as an octal string such as V('0644'). Left as it is when omitted.
         type: raw
@@ -147,6 +157,7 @@ FILE_OPTIONS = dict(
     # src and template are read by the action plugin; the module only ever receives content.
     src=dict(type="path"),
     template=dict(type="path"),
+    json_merge=dict(type="dict"),
     mode=dict(type="raw"),
     owner=dict(type="str"),
     group=dict(type="str"),

@@ -98,6 +98,28 @@ def test_backup_keeps_the_replaced_content(tmp_path):
     assert backup.read_text() == "prefix = \"old\"\n" and backup.parent == tmp_path
 
 
+def test_json_merge_keeps_keys_set_elsewhere_and_is_converged_the_second_time(tmp_path):
+    daemon = tmp_path / "daemon.json"
+    daemon.write_text('{"log-driver": "journald", "log-opts": {"tag": "x"}}')
+    entry = {"dest": str(daemon), "json_merge": {"log-opts": {"max-size": "10m"}, "live-restore": True}}
+    first = apply([entry])
+    assert first["changed_paths"] == [str(daemon)]
+    assert daemon.read_text() == ('{\n  "live-restore": true,\n  "log-driver": "journald",\n'
+                                  '  "log-opts": {\n    "max-size": "10m",\n    "tag": "x"\n  }\n}\n')
+    assert '"live-restore": true' in first["diff"][0]["after"]
+    assert apply([entry])["changed"] is False
+    # A missing file is the merge into an empty object; a file that is not a JSON object is named.
+    fresh = tmp_path / "new.json"
+    assert apply([{"dest": str(fresh), "json_merge": {"a": 1}}])["changed"]
+    assert fresh.read_text() == '{\n  "a": 1\n}\n'
+    daemon.write_text("[1, 2]")
+    with pytest.raises(ManagedFilesError, match="daemon.json holds JSON that is not an object"):
+        apply([entry])
+    daemon.write_text("{not json")
+    with pytest.raises(ManagedFilesError, match="daemon.json is not valid JSON"):
+        apply([entry])
+
+
 def test_mistakes_are_named(tmp_path):
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir" / "keep").write_text("x")
