@@ -1,12 +1,20 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``circleci_server.aws.missing_packages`` filter (documentation in missing_packages.yml next to this file)."""
+"""The ``circleci_server.aws.dpkg_query_argv`` and ``missing_packages`` filters: ask dpkg, then run apt only for
+what is missing (documentation in dpkg_query_argv.yml and missing_packages.yml next to this file)."""
 import fnmatch
 
 from ansible.errors import AnsibleFilterError
 
 # The dpkg-query format the filter reads: status, name, version.
 DPKG_QUERY_FORMAT = "${db:Status-Abbrev} ${Package} ${Version}\n"
+
+
+def dpkg_query_argv(wanted):
+    """The dpkg-query command whose output missing_packages reads, for wanted (apt's names, pins dropped)."""
+    if not isinstance(wanted, (list, tuple)):
+        raise AnsibleFilterError("dpkg_query_argv: the wanted packages must be a list, got %r" % (wanted,))
+    return ["dpkg-query", "-W", "-f", DPKG_QUERY_FORMAT] + [str(entry).partition("=")[0] for entry in wanted]
 
 
 def installed_versions(dpkg_lines):
@@ -34,4 +42,4 @@ def missing_packages(dpkg_lines, wanted):
 
 class FilterModule(object):
     def filters(self):
-        return {"missing_packages": missing_packages}
+        return {"dpkg_query_argv": dpkg_query_argv, "missing_packages": missing_packages}

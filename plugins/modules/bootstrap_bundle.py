@@ -168,7 +168,7 @@ def main():
     try:
         if collection.get("source_dir"):
             collection["path"], built = built_collection(
-                collection["source_dir"], collection.get("build_ignore") or [],
+                collection["source_dir"], collection.get("build_ignore"),
                 os.path.join(params["build_dir"], "build"),
                 lambda argv: module.run_command([collection.get("galaxy") or "ansible-galaxy"] + argv))
         node_vars = os.path.join(params["build_dir"], "node_vars.json")

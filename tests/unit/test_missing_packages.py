@@ -2,7 +2,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.circleci_server.aws.plugins.filter.missing_packages import missing_packages
+from ansible_collections.circleci_server.aws.plugins.filter.missing_packages import dpkg_query_argv, missing_packages
 
 # dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' as Debian prints it; "un" and "rc"
 # are packages dpkg knows but that are not installed (removed, config files left).
@@ -28,3 +28,8 @@ def test_a_failed_query_makes_everything_missing():
 def test_wanted_must_be_a_list():
     with pytest.raises(AnsibleFilterError, match="must be a list"):
         missing_packages(DPKG, "docker.io")
+
+
+def test_the_query_asks_for_the_names_without_their_pins():
+    assert dpkg_query_argv(["docker-ce=5:18.09.9*", "python3-docker"]) == [
+        "dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Version}\n", "docker-ce", "python3-docker"]
