@@ -72,7 +72,7 @@ class ManagedFiles:
     """Brings a list of entries to the wanted state.
 
     files: [{dest, state ('file'|'directory'|'absent'), content (str, for a file) or json_merge (dict), mode, owner,
-    group, backup}]
+    group, backup, protected}]
     module: an AnsibleModule (its load_file_common_arguments, set_fs_attributes_if_different,
     atomic_move, backup_local and check_mode are used).
     """
@@ -81,6 +81,7 @@ class ManagedFiles:
         self.module = module
 
     def apply(self, files):
+        self._refuse_protected_changes(files)
         results, diffs = [], []
         for entry in files:
             result, diff = self._one(entry)
@@ -93,6 +94,21 @@ class ManagedFiles:
             "results": results,
             "diff": diffs,
         }
+
+    @staticmethod
+    def _refuse_protected_changes(files):
+        """Fail before anything is written when a protected file holds other content (its message says why)."""
+        for entry in files:
+            message = entry.get("protected")
+            if not message or (entry.get("state") or "file") != "file" or entry.get("content") is None:
+                continue
+            dest = entry["dest"]
+            if _kind(dest) != "file":
+                continue
+            wanted = entry["content"]
+            wanted = wanted.encode("utf-8") if not isinstance(wanted, bytes) else wanted
+            if _read(dest) != wanted:
+                raise ManagedFilesError("%s: %s" % (dest, message))
 
     def _one(self, entry):
         dest = entry["dest"]

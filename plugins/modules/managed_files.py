@@ -78,6 +78,13 @@ options:
         description: Keep a timestamped copy of a file before replacing its content.
         type: bool
         default: false
+      protected:
+        description:
+          - For content that must not be replaced without a decision, such as a secret that other data was
+            encrypted with. When the host's file exists with other content, the task fails with this message
+            (after the path) before any entry of O(files) is written; nothing of the content is shown.
+          - Unset or empty, the content is replaced as usual. A missing file is written either way.
+        type: str
 attributes:
   check_mode:
     description: Reports what would change and changes nothing.
@@ -106,12 +113,15 @@ EXAMPLES = r"""
         state: absent
   notify: Restart chrony
 
-- name: Write the secret hand-off file
+- name: Write the secret hand-off file, refusing to replace another passphrase unless confirmed
   circleci_server.aws.managed_files:
     files:
       - dest: /etc/circle-config/secret_passphrase
         content: "{{ services_secret_passphrase }}\n"
         mode: "0600"
+        protected: >-
+          {{ '' if services_secret_passphrase_change_confirm | bool else
+             'holds another secret passphrase; set services_secret_passphrase_change_confirm to change it' }}
   no_log: true
 """
 
@@ -162,6 +172,7 @@ FILE_OPTIONS = dict(
     owner=dict(type="str"),
     group=dict(type="str"),
     backup=dict(type="bool", default=False),
+    protected=dict(type="str"),
 )
 
 

@@ -120,6 +120,27 @@ def test_json_merge_keeps_keys_set_elsewhere_and_is_converged_the_second_time(tm
         apply([entry])
 
 
+def test_a_protected_file_with_other_content_stops_the_run_before_anything_is_written(tmp_path):
+    secret = tmp_path / "secret_passphrase"
+    secret.write_text("OldPassphrase1\n")
+    other = tmp_path / "queue_url"
+    refusal = "holds another secret passphrase; confirm the change"
+    files = [{"dest": str(other), "content": "https://sqs.example/q\n"},
+             {"dest": str(secret), "content": "NewPassphrase2\n", "protected": refusal}]
+    with pytest.raises(ManagedFilesError) as raised:
+        apply(files)
+    # The message names the file and says why; it never shows either passphrase.
+    assert str(raised.value) == "%s: %s" % (secret, refusal)
+    assert "OldPassphrase1" not in str(raised.value) and "NewPassphrase2" not in str(raised.value)
+    assert secret.read_text() == "OldPassphrase1\n" and not other.exists()
+    # The same content, a missing file, or an empty message (the change confirmed) are written as usual.
+    assert apply([dict(files[1], content="OldPassphrase1\n")])["changed"] is False
+    fresh = tmp_path / "fresh"
+    assert apply([{"dest": str(fresh), "content": "x\n", "protected": refusal}])["changed"] is True
+    assert apply([dict(f, protected="") for f in files])["changed_paths"] == [str(other), str(secret)]
+    assert secret.read_text() == "NewPassphrase2\n"
+
+
 def test_mistakes_are_named(tmp_path):
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir" / "keep").write_text("x")
