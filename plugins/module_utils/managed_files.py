@@ -44,6 +44,10 @@ def _read(path):
         return handle.read()
 
 
+def _as_bytes(content):
+    return content.encode("utf-8") if not isinstance(content, bytes) else content
+
+
 def _text_for_diff(data):
     if data is None:
         return ""
@@ -103,11 +107,7 @@ class ManagedFiles:
             if not message or (entry.get("state") or "file") != "file" or entry.get("content") is None:
                 continue
             dest = entry["dest"]
-            if _kind(dest) != "file":
-                continue
-            wanted = entry["content"]
-            wanted = wanted.encode("utf-8") if not isinstance(wanted, bytes) else wanted
-            if _read(dest) != wanted:
+            if _kind(dest) == "file" and _read(dest) != _as_bytes(entry["content"]):
                 raise ManagedFilesError("%s: %s" % (dest, message))
 
     def _one(self, entry):
@@ -143,7 +143,7 @@ class ManagedFiles:
                 raise ManagedFilesError("%s: a file needs content (or src or template)" % dest)
             if kind not in (None, "file", "link"):
                 raise ManagedFilesError("%s is a %s, not a file: remove it, then run again" % (dest, kind))
-            wanted = content.encode("utf-8") if not isinstance(content, bytes) else content
+            wanted = _as_bytes(content)
             current = _read(dest) if kind == "file" else None
             if current != wanted:
                 result["changed"] = True

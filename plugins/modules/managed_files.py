@@ -84,6 +84,7 @@ options:
             encrypted with. When the host's file exists with other content, the task fails with this message
             (after the path) before any entry of O(files) is written; nothing of the content is shown.
           - Unset or empty, the content is replaced as usual. A missing file is written either way.
+            Applies to O(files[].content), O(files[].src) and O(files[].template), not to O(files[].json_merge).
         type: str
 attributes:
   check_mode:
