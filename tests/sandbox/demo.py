@@ -110,6 +110,8 @@ class Demo:
         self.hooks = None  # the lifecycle hooks stand-in (AWS API proxy), while the emulator runs
         self._imds_records = {}  # instance id -> last record written
         self.moto = None
+        self._clients = {}  # (moto server, service) -> boto3 client, reused by the emulator's polls
+        self._clients_lock = threading.Lock()
         self.state = {}
         self._watcher = None
         self._stop = threading.Event()
@@ -273,8 +275,19 @@ class Demo:
         """The AWS API endpoint as the emulated instances reach it (AWS_ENDPOINT_URL inside a container)."""
         return f"http://{self.gateway}:{INSTANCE_AWS_PORT}"
 
+    def aws(self, service):
+        """A boto3 client on the moto server, made once: the emulator polls every second, and a new client
+        costs about 0.2 CPU-seconds (botocore loads the service model), which the runs under test pay
+        for on a two-core machine. boto3 clients are thread-safe; sessions are not, so each client has
+        its own."""
+        key = (id(self.moto), service)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = self.moto.client(service)
+            return self._clients[key]
+
     def instances(self):
-        ec2 = self.moto.client("ec2")
+        ec2 = self.aws("ec2")
         found = []
         for page in ec2.get_paginator("describe_instances").paginate(Filters=[
             {"Name": "tag:circleci:install", "Values": [self.prefix]},
@@ -292,13 +305,13 @@ class Demo:
         template, version = tags.get("aws:ec2launchtemplate:id"), tags.get("aws:ec2launchtemplate:version")
         if not template:
             return {}
-        versions = self.moto.client("ec2").describe_launch_template_versions(
+        versions = self.aws("ec2").describe_launch_template_versions(
             LaunchTemplateId=template, Versions=[version or "$Default"])["LaunchTemplateVersions"]
         return versions[0]["LaunchTemplateData"] if versions else {}
 
     def user_data(self, instance):
         """What EC2 hands the instance as user data (moto's DescribeInstanceAttribute, else its template's)."""
-        attribute = self.moto.client("ec2").describe_instance_attribute(
+        attribute = self.aws("ec2").describe_instance_attribute(
             InstanceId=instance["id"], Attribute="userData").get("UserData", {}).get("Value")
         if not attribute:
             tags = {t["Key"]: t["Value"] for t in instance["described"].get("Tags", [])}
@@ -318,7 +331,7 @@ class Demo:
         profile_name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
         if profile_name:
             try:
-                found = self.moto.client("iam").get_instance_profile(
+                found = self.aws("iam").get_instance_profile(
                     InstanceProfileName=profile_name)["InstanceProfile"]
             except Exception as exc:  # a profile deleted since: IMDS then has no role, as on EC2
                 log(f"EC2 emulator: instance profile {profile_name} of {instance['id']}: {exc}")
@@ -387,19 +400,30 @@ class Demo:
     def container_name(self, instance_id):
         return f"{self.container_prefix}{instance_id}"
 
-    def boot_instances(self, instances, image):
+    def containers(self):
+        """This demo's instance containers, one `docker ps` for the whole poll: name -> (running, instance id)."""
+        listed = sandbox_hosts.docker("ps", "-a", "--filter", f"label={DEMO_LABEL}={self.name}", "--format",
+                                      '{{.Names}} {{.State}} {{.Label "circleci-instance-id"}}').stdout.decode()
+        found = {}
+        for line in listed.splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                found[parts[0]] = (parts[1] == "running", parts[2])
+        return found
+
+    def boot_instances(self, instances, image, containers=None):
         """One systemd container per new EC2 instance, at the instance's private IP, all booting at once.
 
         Returns the ids of the instances booted now. Instances whose container already runs (an earlier
         `make demo`) get their metadata record back, so IMDS keeps answering for them.
         """
         booting = []
+        containers = self.containers() if containers is None else containers
         for instance in instances:
             if not instance["ip"]:
                 continue
             name = self.container_name(instance["id"])
-            running = sandbox_hosts.docker("inspect", "-f", "{{.State.Running}}", name, check=False)
-            is_running = running.returncode == 0 and running.stdout.decode().strip() == "true"
+            is_running = containers.get(name, (False, ""))[0]
             if is_running and instance["id"] in self._imds_records:
                 continue
             user_data = self.user_data(instance)
@@ -433,14 +457,12 @@ class Demo:
         except Exception as exc:  # a container removed meanwhile (terminated), or still booting
             log(f"EC2 emulator: instance {instance['id']}: {exc}")
 
-    def reap_instances(self, live_ids):
-        listed = sandbox_hosts.docker("ps", "-a", "--filter", f"label={DEMO_LABEL}={self.name}",
-                                      "--format", '{{.Names}} {{.Label "circleci-instance-id"}}').stdout.decode()
-        for line in listed.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1] not in live_ids:
-                sandbox_hosts.docker("rm", "-f", parts[0], check=False)
-                log(f"EC2 emulator: instance {parts[1]} is gone; removed container {parts[0]}")
+    def reap_instances(self, live_ids, containers=None):
+        containers = self.containers() if containers is None else containers
+        for name, (_running, instance_id) in containers.items():
+            if instance_id not in live_ids:
+                sandbox_hosts.docker("rm", "-f", name, check=False)
+                log(f"EC2 emulator: instance {instance_id} is gone; removed container {name}")
         for instance_id in [i for i in self._imds_records if i not in live_ids]:
             record = self._imds_records.pop(instance_id)
             (self.imds_dir / f"{record['local_ipv4']}.json").unlink(missing_ok=True)
@@ -452,9 +474,10 @@ class Demo:
             while not self._stop.is_set():
                 try:
                     live = self.instances()
-                    for instance_id in self.boot_instances(live, image):
+                    containers = self.containers()
+                    for instance_id in self.boot_instances(live, image, containers):
                         self.started_hosts[instance_id] = time.monotonic()
-                    self.reap_instances({i["id"] for i in live})
+                    self.reap_instances({i["id"] for i in live}, containers)
                     self.refresh_lifecycle_states()
                 except Exception as exc:  # keep emulating; the play reports unreachable hosts by name
                     log(f"EC2 emulator: {exc}")
