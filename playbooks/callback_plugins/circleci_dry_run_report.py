@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Loads circleci_server.aws.dry_run_report for the playbooks in this directory without any configuration.
 
+The root callback_plugins/ holds a symlink to this file (for the root site.yml).
 ansible-playbook adds the callback_plugins/ directory next to the playbook it runs to its plugin path,
 and loads a callback there that does not need enabling. So `ansible-playbook playbooks/site.yml --check
 --diff` (and an AWX job template running playbooks/*.yml from this project) prints the dry-run report.
