@@ -69,10 +69,10 @@ from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible.plugins.lookup import LookupBase  # noqa: E402
 
 
-def http_get(url, timeout=15, validate_certs=True, opener=open_url):
+def http_get(url, timeout=15, validate_certs=True):
     """{url, status, content, msg} for one GET; status -1 when no HTTP answer came."""
     try:
-        response = opener(url, method="GET", timeout=timeout, validate_certs=validate_certs)
+        response = open_url(url, method="GET", timeout=timeout, validate_certs=validate_certs)
         return {"url": url, "status": response.getcode(), "msg": "OK",
                 "content": to_text(response.read(), errors="surrogate_or_replace")}
     except HTTPError as exc:

@@ -69,7 +69,7 @@ def timed_run(demo, extra, log_name):
     return round(seconds, 1), changed
 
 
-def bench_pair(demo, number=1):
+def bench_pair(demo, number):
     suffix = f"-{number}"  # each pair's logs are kept: .tmp/bench/logs/benchrun-second-2.log
     demo.clean()
     try:

@@ -411,14 +411,14 @@ class Demo:
                 found[parts[0]] = (parts[1] == "running", parts[2])
         return found
 
-    def boot_instances(self, instances, image, containers=None):
+    def boot_instances(self, instances, image, containers):
         """One systemd container per new EC2 instance, at the instance's private IP, all booting at once.
 
         Returns the ids of the instances booted now. Instances whose container already runs (an earlier
-        `make demo`) get their metadata record back, so IMDS keeps answering for them.
+        `make demo`) get their metadata record back, so IMDS keeps answering for them. `containers` is
+        this poll's `containers()`, shared with `reap_instances`.
         """
         booting = []
-        containers = self.containers() if containers is None else containers
         for instance in instances:
             if not instance["ip"]:
                 continue
@@ -457,8 +457,7 @@ class Demo:
         except Exception as exc:  # a container removed meanwhile (terminated), or still booting
             log(f"EC2 emulator: instance {instance['id']}: {exc}")
 
-    def reap_instances(self, live_ids, containers=None):
-        containers = self.containers() if containers is None else containers
+    def reap_instances(self, live_ids, containers):
         for name, (_running, instance_id) in containers.items():
             if instance_id not in live_ids:
                 sandbox_hosts.docker("rm", "-f", name, check=False)
