@@ -14,23 +14,34 @@
    that over the 1-client time is printed as the floor for the ratio on
    this machine.
 
+--reference REV also runs the demo of another commit (a git worktree under
+.tmp/bench/reference/), one of its pairs before each of this checkout's, and
+reports both trees' medians and this tree's runs over the reference's: the
+comparison of two trees made in one run, on the same machine and under the
+same load (issue 14's 0.30 was measured on c951173).
+
 The machine is shared and has 2 cores: compare figures of one run only.
 Results are printed and written to .tmp/bench/demo.json.
 
-    python -m tests.bench.bench_demo [--skip-runs] [--skip-fleet] [--pairs N]
+    python -m tests.bench.bench_demo [--skip-runs] [--skip-fleet] [--pairs N] [--reference REV]
 """
 import argparse
+import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+THIS_TREE = Path(__file__).resolve().parents[2]
+# A reference pair runs this file again with REFERENCE_TREE set: Demo and TMP
+# then come from the reference checkout, so that pair runs the reference's code.
+REFERENCE_TREE = os.environ.get("BENCH_DEMO_REFERENCE_TREE")
+sys.path.insert(0, REFERENCE_TREE or str(THIS_TREE))
 
 from tests.sandbox.demo import Demo  # noqa: E402
-from tests.bench.results import write_results  # noqa: E402
 from tests.sandbox.paths import TMP  # noqa: E402
 
 LOGS = TMP / "bench" / "logs"
@@ -81,19 +92,59 @@ def bench_pair(demo, number):
             "second_changed": second_changed, "first_changed": first_changed}
 
 
-def bench_runs(pairs=1):
-    demo = Demo(name="benchrun", subnet="10.216.0.0/24", nomad_clients=1)
-    runs = []
-    for number in range(1, pairs + 1):
-        runs.append(bench_pair(demo, number))
-        if pairs > 1:
-            print("pair {n}/{pairs}: first {first_s}s, second {second_s}s (changed={second_changed}): ratio {ratio}"
-                  .format(n=number, pairs=pairs, **runs[-1]), flush=True)
+def reference_checkout(rev):
+    """(commit, path): a git worktree of `rev` under .tmp/bench/reference/, made once."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(THIS_TREE), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+    commit = git("rev-parse", "--verify", rev + "^{commit}")
+    path = TMP / "bench" / "reference" / commit[:12]
+    if not (path / ".git").exists():
+        git("worktree", "prune")  # a checkout that `make clean` removed
+        git("worktree", "add", "--detach", str(path), commit)
+    return commit, path
+
+
+def reference_pair(tree, number):
+    """One first/second pair of the reference checkout's demo, in a process of its own (its code, not ours)."""
+    env = dict(os.environ, BENCH_DEMO_REFERENCE_TREE=str(tree))
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--reference-pair", str(number)],
+                          cwd=str(tree), env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"reference pair {number} failed in {tree}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarize(runs):
     # With one pair this is that pair's figures, as before --pairs existed.
-    summary = {key: statistics.median(run[key] for run in runs) for key in ("first_s", "second_s", "ratio")}
+    summary = {key: round(statistics.median(run[key] for run in runs), 2) for key in ("first_s", "second_s", "ratio")}
     summary.update(second_changed=max(run["second_changed"] for run in runs),
-                   first_changed=max(run["first_changed"] for run in runs), target="ratio <= 0.4",
-                   pairs=runs)
+                   first_changed=max(run["first_changed"] for run in runs), pairs=runs)
+    return summary
+
+
+def print_pair(label, number, pairs, run):
+    print("{label}pair {n}/{pairs}: first {first_s}s, second {second_s}s (changed={second_changed}): ratio {ratio}"
+          .format(label=label, n=number, pairs=pairs, **run), flush=True)
+
+
+def bench_runs(pairs=1, reference=None):
+    """`pairs` pairs of this checkout; with `reference` ((commit, path)), a reference pair before each."""
+    demo = Demo(name="benchrun", subnet="10.216.0.0/24", nomad_clients=1)
+    runs, reference_runs = [], []
+    for number in range(1, pairs + 1):
+        if reference:
+            reference_runs.append(reference_pair(reference[1], number))
+            print_pair(f"reference {reference[0][:12]} ", number, pairs, reference_runs[-1])
+        runs.append(bench_pair(demo, number))
+        if pairs > 1 or reference:
+            print_pair("", number, pairs, runs[-1])
+    summary = summarize(runs)
+    summary.update(target="ratio <= 0.4")
+    if reference:
+        summary["reference"] = dict(summarize(reference_runs), commit=reference[0])
+        for key in ("first_s", "second_s"):
+            summary["over_reference_" + key] = round(summary[key] / summary["reference"][key], 2)
     return summary
 
 
@@ -117,15 +168,31 @@ def main(argv=None):
     parser.add_argument("--skip-runs", action="store_true")
     parser.add_argument("--skip-fleet", action="store_true")
     parser.add_argument("--pairs", type=int, default=1, help="first/second pairs to run (median reported)")
+    parser.add_argument("--reference", metavar="REV",
+                        help="also run this commit's demo, a pair before each of ours (e.g. c951173)")
+    parser.add_argument("--reference-pair", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.reference_pair:
+        # Inside reference_pair()'s process: Demo is the reference checkout's.
+        print(json.dumps(bench_pair(Demo(name="benchref", subnet="10.216.1.0/24", nomad_clients=1),
+                                    args.reference_pair)), flush=True)
+        return 0
     if args.pairs < 1:
         parser.error("--pairs must be 1 or more")
+    from tests.bench.results import write_results  # this checkout's (a reference checkout may predate it)
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if not args.skip_runs:
-        results["demo_runs"] = bench_runs(args.pairs)
+        reference = reference_checkout(args.reference) if args.reference else None
+        results["demo_runs"] = bench_runs(args.pairs, reference)
         median = " (medians of {} pairs)".format(args.pairs) if args.pairs > 1 else ""
+        if reference:
+            print("reference {commit:.12} first run {first_s}s, second run {second_s}s: ratio {ratio}{median}"
+                  .format(median=median, **results["demo_runs"]["reference"]), flush=True)
         print("demo first run {first_s}s, second run {second_s}s (changed={second_changed}): "
               "ratio {ratio}{median} (target <= 0.4)".format(median=median, **results["demo_runs"]), flush=True)
+        if reference:
+            print("this tree over the reference: first run x{over_reference_first_s}, second run "
+                  "x{over_reference_second_s}".format(**results["demo_runs"]), flush=True)
     if not args.skip_fleet:
         one, eight = bench_fleet(1), bench_fleet(8)
         results["fleet"] = {"one": one, "eight": eight, "ratio": round(eight["converge_s"] / one["converge_s"], 2),
