@@ -4,8 +4,8 @@
 """Controller side of circleci_server.aws.managed_files (documentation in plugins/modules/managed_files.py).
 
 Reads each entry's src or renders its template here, as copy and template do,
-then runs the module once with every file's content: one round trip to the
-host for the whole list.
+then runs the module once with every file's content and the units to start:
+one round trip to the host for the whole list.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,7 +20,7 @@ _SOURCES = ("content", "src", "template", "json_merge")
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("files",))
+    _VALID_ARGS = frozenset(("files", "services"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -28,9 +28,11 @@ class ActionModule(ActionBase):
         files = self._task.args.get("files")
         if not isinstance(files, list) or not all(isinstance(entry, dict) for entry in files):
             raise AnsibleActionFail("files must be a list of dicts with dest and content, src or template")
-        entries = [self._resolve(entry, task_vars) for entry in files]
+        module_args = {"files": [self._resolve(entry, task_vars) for entry in files]}
+        if "services" in self._task.args:
+            module_args["services"] = self._task.args["services"]  # checked by the module's argument spec
         result.update(self._execute_module(module_name="circleci_server.aws.managed_files",
-                                           module_args={"files": entries}, task_vars=task_vars))
+                                           module_args=module_args, task_vars=task_vars))
         # The module's arguments carry every file's content: keep them out of the result (shown at -vvv).
         result.pop("invocation", None)
         return result

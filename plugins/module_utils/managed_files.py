@@ -4,10 +4,12 @@
 """Put many files and directories on a host in one module run, changing only what differs.
 
 The circleci_server.aws.managed_files module is a thin shell over ManagedFiles
-below. Each entry is compared the way ansible.builtin.copy and
+and ManagedServices below. Each entry is compared the way ansible.builtin.copy and
 ansible.builtin.file compare (existence, type, content, mode, owner, group)
 and only what differs is written; a converged host costs one module run for
-the whole list instead of one per file.
+the whole list instead of one per file. The systemd units the files belong to
+are then enabled and started in the same run (ManagedServices): one
+`systemctl show` for all of them when nothing needs doing.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +22,15 @@ import tempfile
 # Larger files get no content diff (copy's default max_file_size_for_diff is 100 KiB too).
 MAX_DIFF_BYTES = 104448
 STATES = ("file", "directory", "absent")
+
+# Where systemd reads unit files and drop-ins: a change there needs a daemon-reload.
+SYSTEMD_UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/")
+# The UnitFileState values for which `systemctl is-enabled` exits 0 (systemctl(1)), as
+# ansible.builtin.systemd_service counts a unit as enabled.
+ENABLED_FILE_STATES = frozenset(("enabled", "enabled-runtime", "alias", "static", "indirect", "generated", "transient"))
+# ActiveState values of a unit that runs or is on its way (systemd_service counts active and activating).
+RUNNING_STATES = frozenset(("active", "activating", "reloading"))
+UNIT_PROPERTIES = ("Id", "LoadState", "ActiveState", "UnitFileState", "NeedDaemonReload")
 
 
 class ManagedFilesError(Exception):
@@ -216,6 +227,112 @@ class ManagedFiles:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+
+
+def touches_units(paths):
+    """Whether any of these paths is a unit file or drop-in that systemd reads."""
+    return any(path.startswith(SYSTEMD_UNIT_DIRS) for path in paths)
+
+
+def parse_show(text, count):
+    """`systemctl show -p ... unit...` output -> one {property: value} per unit, in the order given.
+
+    systemctl prints one block of Key=value lines per unit, separated by an empty line.
+    """
+    blocks, current = [], {}
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = {}
+            continue
+        key, _sep, value = line.partition("=")
+        current[key] = value
+    if current:
+        blocks.append(current)
+    if len(blocks) != count:
+        raise ManagedFilesError("systemctl show answered for %d unit(s), not %d: %r" % (len(blocks), count, text[:300]))
+    return blocks
+
+
+class ManagedServices:
+    """Brings systemd units to enabled/started (or disabled/stopped), asking systemd once when nothing is to do.
+
+    services: [{name, enabled (bool or None: left as it is), state ('started'|'stopped'|None)}]
+    module: an AnsibleModule (run_command, get_bin_path and check_mode are used).
+    A daemon-reload comes first when `reload_needed` (a unit file of this run changed), when systemd reports
+    NeedDaemonReload for a unit (also after an earlier run that wrote a unit file and failed), or when a unit is
+    not loaded yet (a unit file that is new to systemd).
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.systemctl = module.get_bin_path("systemctl", required=True)
+
+    def _run(self, *args):
+        rc, out, err = self.module.run_command([self.systemctl] + list(args))
+        if rc != 0:
+            raise ManagedFilesError("systemctl %s failed (rc %d): %s" % (" ".join(args), rc, (err or out).strip()))
+        return out
+
+    def _show(self, names):
+        return parse_show(self._run("show", "--property=" + ",".join(UNIT_PROPERTIES), "--", *names), len(names))
+
+    def apply(self, services, reload_needed=False):
+        names = [service["name"] for service in services]
+        units = self._show(names)
+        reload_needed = reload_needed or any(
+            unit.get("NeedDaemonReload") == "yes" or unit.get("LoadState") == "not-found" for unit in units)
+        if reload_needed and not self.module.check_mode:
+            self._run("daemon-reload")
+            units = self._show(names)
+        results, diffs = [], []
+        for service, unit in zip(services, units):
+            result, diff = self._one(service, unit)
+            results.append(result)
+            if result["changed"]:
+                diffs.append(diff)
+        return {
+            "changed": any(r["changed"] for r in results),
+            "changed_services": [r["name"] for r in results if r["changed"]],
+            "daemon_reloaded": reload_needed and not self.module.check_mode,
+            "services": results,
+            "diff": diffs,
+        }
+
+    def _one(self, service, unit):
+        name = service["name"]
+        load_state = unit.get("LoadState", "")
+        if load_state == "masked":
+            raise ManagedFilesError("the systemd unit %s is masked: unmask it (systemctl unmask %s), then run again"
+                                    % (name, name))
+        enabled, active = unit.get("UnitFileState", ""), unit.get("ActiveState", "")
+        result = {"name": name, "changed": False, "enabled": enabled, "state": active}
+        diff = {"before_header": "systemd unit %s" % name, "after_header": "systemd unit %s" % name,
+                "before": {"enabled": enabled, "state": active}, "after": {"enabled": enabled, "state": active}}
+        if load_state != "loaded":
+            if self.module.check_mode:
+                # Its unit file comes with an earlier task or this one, which check mode did not run.
+                result.update(changed=True, state="(unit not installed yet)")
+                diff["after"] = {"enabled": service.get("enabled"), "state": service.get("state")}
+                return result, diff
+            raise ManagedFilesError("systemd has no unit %s (LoadState %s): install it before this task"
+                                    % (name, load_state or "unknown"))
+        steps = []
+        wanted_enabled = service.get("enabled")
+        if wanted_enabled is not None and (enabled in ENABLED_FILE_STATES) != wanted_enabled:
+            steps.append(("enable" if wanted_enabled else "disable", "enabled" if wanted_enabled else "disabled"))
+        wanted_state = service.get("state")
+        if wanted_state is not None and (active in RUNNING_STATES) != (wanted_state == "started"):
+            steps.append(("start" if wanted_state == "started" else "stop",
+                          "active" if wanted_state == "started" else "inactive"))
+        for verb, now in steps:
+            if not self.module.check_mode:
+                self._run(verb, "--", name)
+            key = "state" if verb in ("start", "stop") else "enabled"
+            result[key] = diff["after"][key] = now
+            result["changed"] = True
+        return result, diff
 
 
 def _attrs(values):
