@@ -258,7 +258,7 @@ def parse_show(text, count):
 class ManagedServices:
     """Brings systemd units to enabled/started (or disabled/stopped), asking systemd once when nothing is to do.
 
-    services: [{name, enabled (bool or None: left as it is), state ('started'|'stopped'|None)}]
+    services: [{name, enabled (bool), state ('started'|'stopped')}]
     module: an AnsibleModule (run_command, get_bin_path and check_mode are used).
     A daemon-reload comes first when `reload_needed` (a unit file of this run changed), when systemd reports
     NeedDaemonReload for a unit (also after an earlier run that wrote a unit file and failed), or when a unit is
@@ -309,30 +309,29 @@ class ManagedServices:
         enabled, active = unit.get("UnitFileState", ""), unit.get("ActiveState", "")
         result = {"name": name, "changed": False, "enabled": enabled, "state": active}
         diff = {"before_header": "systemd unit %s" % name, "after_header": "systemd unit %s" % name,
-                "before": {"enabled": enabled, "state": active}, "after": {"enabled": enabled, "state": active}}
+                "before": {"enabled": enabled, "state": active}}
         if load_state != "loaded":
-            if self.module.check_mode:
-                # Its unit file comes with an earlier task or this one, which check mode did not run.
-                result.update(changed=True, state="(unit not installed yet)")
-                diff["after"] = {"enabled": service.get("enabled"), "state": service.get("state")}
-                return result, diff
-            raise ManagedFilesError("systemd has no unit %s (LoadState %s): install it before this task"
-                                    % (name, load_state or "unknown"))
-        steps = []
-        wanted_enabled = service.get("enabled")
-        if wanted_enabled is not None and (enabled in ENABLED_FILE_STATES) != wanted_enabled:
-            steps.append(("enable" if wanted_enabled else "disable", "enabled" if wanted_enabled else "disabled"))
-        wanted_state = service.get("state")
-        if wanted_state is not None and (active in RUNNING_STATES) != (wanted_state == "started"):
-            steps.append(("start" if wanted_state == "started" else "stop",
-                          "active" if wanted_state == "started" else "inactive"))
-        for verb, now in steps:
             if not self.module.check_mode:
-                self._run(verb, "--", name)
-            key = "state" if verb in ("start", "stop") else "enabled"
-            result[key] = diff["after"][key] = now
-            result["changed"] = True
+                raise ManagedFilesError("systemd has no unit %s (LoadState %s): install it before this task"
+                                        % (name, load_state or "unknown"))
+            # Its unit file comes with an earlier task or this one, which check mode did not run.
+            result.update(changed=True, state="(unit not loaded yet)")
+            diff["after"] = {"enabled": service["enabled"], "state": service["state"]}
+            return result, diff
+        if (enabled in ENABLED_FILE_STATES) != service["enabled"]:
+            self._change("enable" if service["enabled"] else "disable", name)
+            result["enabled"] = "enabled" if service["enabled"] else "disabled"
+        running = service["state"] == "started"
+        if (active in RUNNING_STATES) != running:
+            self._change("start" if running else "stop", name)
+            result["state"] = "active" if running else "inactive"
+        diff["after"] = {"enabled": result["enabled"], "state": result["state"]}
+        result["changed"] = diff["after"] != diff["before"]
         return result, diff
+
+    def _change(self, verb, name):
+        if not self.module.check_mode:
+            self._run(verb, "--", name)
 
 
 def _attrs(values):

@@ -84,7 +84,7 @@ def test_check_mode_reports_the_change_and_runs_nothing_but_show():
     result = apply(systemd, [{"name": "docker"}, {"name": "drain"}], check=True)
     assert systemd.calls == ["show -- docker drain"]
     assert result["changed_services"] == ["docker", "drain"] and not result["daemon_reloaded"]
-    assert result["services"][1]["state"] == "(unit not installed yet)"
+    assert result["services"][1]["state"] == "(unit not loaded yet)"
 
 
 def test_a_unit_changed_on_disk_since_systemd_loaded_it_is_reloaded_first():
