@@ -281,9 +281,9 @@ class ManagedServices:
     def apply(self, services, reload_needed=False):
         names = [service["name"] for service in services]
         units = self._show(names)
-        reload_needed = reload_needed or any(
-            unit.get("NeedDaemonReload") == "yes" or unit.get("LoadState") == "not-found" for unit in units)
-        if reload_needed and not self.module.check_mode:
+        reload_now = not self.module.check_mode and (reload_needed or any(
+            unit.get("NeedDaemonReload") == "yes" or unit.get("LoadState") == "not-found" for unit in units))
+        if reload_now:
             self._run("daemon-reload")
             units = self._show(names)
         results, diffs = [], []
@@ -295,7 +295,7 @@ class ManagedServices:
         return {
             "changed": any(r["changed"] for r in results),
             "changed_services": [r["name"] for r in results if r["changed"]],
-            "daemon_reloaded": reload_needed and not self.module.check_mode,
+            "daemon_reloaded": reload_now,
             "services": results,
             "diff": diffs,
         }

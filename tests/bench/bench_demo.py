@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 THIS_TREE = Path(__file__).resolve().parents[2]
-# A reference pair runs this file again with REFERENCE_TREE set: Demo and TMP
+# A reference pair runs this file again with BENCH_DEMO_REFERENCE_TREE set: Demo and TMP
 # then come from the reference checkout, so that pair runs the reference's code.
 REFERENCE_TREE = os.environ.get("BENCH_DEMO_REFERENCE_TREE")
 sys.path.insert(0, REFERENCE_TREE or str(THIS_TREE))
@@ -128,7 +128,7 @@ def print_pair(label, number, pairs, run):
           .format(label=label, n=number, pairs=pairs, **run), flush=True)
 
 
-def bench_runs(pairs=1, reference=None):
+def bench_runs(pairs, reference):
     """`pairs` pairs of this checkout; with `reference` ((commit, path)), a reference pair before each."""
     demo = Demo(name="benchrun", subnet="10.216.0.0/24", nomad_clients=1)
     runs, reference_runs = [], []

@@ -153,7 +153,7 @@ class Demo:
 
     def ensure_network_in_aws(self):
         """The existing network a user would bring: VPC, subnet with an internet route, S3 endpoint, key pair."""
-        ec2 = self.moto.client("ec2")
+        ec2 = self.aws("ec2")
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [self.network]}])["Vpcs"]
         if vpcs:
             vpc_id = vpcs[0]["VpcId"]
