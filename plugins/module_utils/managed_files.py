@@ -37,6 +37,17 @@ class ManagedFilesError(Exception):
     pass
 
 
+def summarize(outcomes, name_key, changed_key, results_key):
+    """(result, diff) per entry -> changed, the changed entries' names, the results and the changed ones' diffs."""
+    results = [result for result, _diff in outcomes]
+    return {
+        "changed": any(result["changed"] for result in results),
+        changed_key: [result[name_key] for result in results if result["changed"]],
+        results_key: results,
+        "diff": [diff for result, diff in outcomes if result["changed"]],
+    }
+
+
 def _kind(path):
     """'file', 'directory', 'link', 'other' or None (missing); links are not followed."""
     try:
@@ -97,18 +108,7 @@ class ManagedFiles:
 
     def apply(self, files):
         self._refuse_protected_changes(files)
-        results, diffs = [], []
-        for entry in files:
-            result, diff = self._one(entry)
-            results.append(result)
-            if diff is not None:
-                diffs.append(diff)
-        return {
-            "changed": any(r["changed"] for r in results),
-            "changed_paths": [r["dest"] for r in results if r["changed"]],
-            "results": results,
-            "diff": diffs,
-        }
+        return summarize([self._one(entry) for entry in files], "dest", "changed_paths", "results")
 
     @staticmethod
     def _refuse_protected_changes(files):
@@ -136,7 +136,7 @@ class ManagedFiles:
                 if not self.module.check_mode:
                     self._remove(dest, kind)
                 result["changed"] = True
-            return result, self._diff_or_none(result, diff)
+            return result, diff
 
         if state == "directory":
             if kind not in (None, "directory"):
@@ -165,7 +165,7 @@ class ManagedFiles:
 
         # In check mode a file that is not there yet has no attributes to compare.
         if self.module.check_mode and kind is None:
-            return result, self._diff_or_none(result, diff)
+            return result, diff
         attributes = self.module.load_file_common_arguments(
             {"mode": entry.get("mode"), "owner": entry.get("owner"), "group": entry.get("group")}, path=dest)
         attr_diff = {"before": {}, "after": {}}
@@ -179,7 +179,7 @@ class ManagedFiles:
                 # Content and attributes in one entry: show the attributes in the headers.
                 diff["before_header"] = "%s %s" % (dest, _attrs(attr_diff["before"]))
                 diff["after_header"] = "%s %s" % (dest, _attrs(attr_diff["after"]))
-        return result, self._diff_or_none(result, diff)
+        return result, diff
 
     @staticmethod
     def _json_object(dest, kind):
@@ -197,10 +197,6 @@ class ManagedFiles:
         if not isinstance(data, dict):
             raise ManagedFilesError("%s holds JSON that is not an object: fix or remove it, then run again" % dest)
         return data
-
-    @staticmethod
-    def _diff_or_none(result, diff):
-        return diff if result["changed"] else None
 
     def _remove(self, dest, kind):
         if kind == "directory":
@@ -286,19 +282,10 @@ class ManagedServices:
         if reload_now:
             self._run("daemon-reload")
             units = self._show(names)
-        results, diffs = [], []
-        for service, unit in zip(services, units):
-            result, diff = self._one(service, unit)
-            results.append(result)
-            if result["changed"]:
-                diffs.append(diff)
-        return {
-            "changed": any(r["changed"] for r in results),
-            "changed_services": [r["name"] for r in results if r["changed"]],
-            "daemon_reloaded": reload_now,
-            "services": results,
-            "diff": diffs,
-        }
+        outcome = summarize([self._one(service, unit) for service, unit in zip(services, units)],
+                            "name", "changed_services", "services")
+        outcome["daemon_reloaded"] = reload_now
+        return outcome
 
     def _one(self, service, unit):
         name = service["name"]
