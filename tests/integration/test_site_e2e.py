@@ -249,6 +249,34 @@ def test_validation_fails_naming_a_port_nobody_listens_on(demo, second_run):
     assert "All checks passed" not in output
 
 
+def test_a_client_that_fails_its_configuration_is_named_and_the_services_machine_goes_on(demo, second_run):
+    """configure_hosts runs each host at its own pace: a client whose configuration fails does not stop the
+    Services machine's, and the validation's report names the client instead of saying all checks passed.
+    A directory where the client's public-IPv4 record belongs makes the write fail; it is put back after."""
+    from tests.sandbox.hosts import SystemdHost
+
+    instances = demo.instances()
+    services_id = next(i["id"] for i in instances if i["role"] == "services")
+    client_id = next(i["id"] for i in instances if i["role"] == "nomad_client")
+    client = SystemdHost(demo.container_name(client_id))
+    record = "/etc/circleci/public-ipv4"
+    client.exec("mv", record, record + ".saved")
+    client.exec("mkdir", record)
+    try:
+        rc, output, _seconds = demo.run_site(extra=["--tags", "configure_hosts,validate"], stream=False,
+                                             log_name="client-fails-configuration")
+    finally:
+        client.exec("rmdir", record)
+        client.exec("mv", record + ".saved", record)
+    assert rc != 0
+    assert f"fatal: [{client_id}]" in output, output[-4000:]
+    services_last_task = output.index(
+        "TASK [circleci_server.aws.services : Make sure Replicated is enabled and running]")
+    assert f"ok: [{services_id}]" in output[services_last_task:], output[-4000:]
+    assert f"NOT VALIDATED: {client_id} did not pass the checks" in output, output[-4000:]
+    assert "All checks passed" not in output
+
+
 # --- Day 2 (issue 15): dry run and upgrade on this module's install ----------------------------
 # They run after the tests above (pytest keeps file order) and leave the install at 2.19.
 

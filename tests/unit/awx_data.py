@@ -224,19 +224,12 @@ def playbook_closure(relative_path, seen=None):
             candidate = (path.parent / target) if (path.parent / target).exists() else (REPO / target)
             text += "\n" + playbook_closure(candidate.relative_to(REPO), seen)
             continue
-        for vars_file in entry.get("vars_files") or []:  # e.g. configure_hosts.yml's vars/app_settings.yml
-            if isinstance(vars_file, str) and "{{" not in vars_file and (path.parent / vars_file).exists():
-                text += "\n" + (path.parent / vars_file).read_text()
         for role in entry.get("roles") or []:
             name = role.get("role") or role.get("name") if isinstance(role, dict) else role
             text += "\n" + _role_closure(name, seen)
-        # A play's vars_files (e.g. playbooks/vars/app_settings.yml reads the license).
-        for vars_file in entry.get("vars_files") or []:
-            if isinstance(vars_file, str) and "{{" not in vars_file and (path.parent / vars_file).exists():
-                text += "\n" + (path.parent / vars_file).read_text()
         for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
             text += "\n" + _walk_tasks(entry.get(key), path.parent, seen, None)
-        # A play's vars_files are read by it too (playbooks/vars/app_settings.yml reads the license path).
+        # A play's vars_files are read by it too (e.g. configure_hosts.yml's vars/app_settings.yml reads the license).
         for vars_file in entry.get("vars_files") or []:
             plain = isinstance(vars_file, str) and "{{" not in vars_file
             candidate = (path.parent / vars_file).resolve() if plain else None
